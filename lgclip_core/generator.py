@@ -1,0 +1,248 @@
+"""One interface over text-to-image diffusion pipelines: ``generate(prompts, seeds) -> uint8 images``.
+
+The offline generator is a small member of the Stable Diffusion family (a ``UNet2DConditionModel`` with
+cross-attention on text-encoder token states, a diffusers scheduler, classifier-free guidance), packaged as a
+diffusers ``DiffusionPipeline`` so that chapters use the same code path offline and with Stable Diffusion.
+Image ``i`` gets its own ``torch.Generator`` seeded with ``seeds[i]``, so an image depends only on its prompt
+and seed, never on batch composition: cached generation can stop and resume anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler, UNet2DConditionModel
+from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
+from tqdm.auto import tqdm
+
+from .cache import ArtifactCache, default_cache, sha256_file
+from .errors import BadInputError, check_prompts
+from .zoo import asset_path
+
+TEXT_MAX_LENGTH = 32  # MiniLM tokens fed to cross-attention
+GENERATOR_CARD = "lgclip_generator.json"  # crop, sampling defaults, training record and metrics
+
+
+# ------------------------------------------------------------------------------ our offline pipeline
+class TextToImagePixelPipeline(DiffusionPipeline):
+    """Pixel-space text-to-image diffusion: MiniLM token states -> cross-attention UNet; pooled MiniLM
+    embedding -> the UNet's class-embedding path (the way SDXL adds pooled text to the time embedding).
+
+    ``text_encoder``/``tokenizer`` are optional components: the committed pipeline stores only the UNet and
+    scheduler (small), and the MiniLM text encoder comes from its own offline asset at load time.
+    """
+
+    model_cpu_offload_seq = "text_encoder->unet"
+    _optional_components = ["text_encoder", "tokenizer"]
+
+    def __init__(self, unet: UNet2DConditionModel, scheduler: Any, text_encoder: Any = None, tokenizer: Any = None):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+
+    @torch.no_grad()
+    def encode_prompt(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Token states (B, L, 384), attention mask (B, L) and pooled L2-normalised embedding (B, 384)."""
+        return encode_text_condition(self.text_encoder, self.tokenizer, list(prompts), self.device)
+
+    @torch.no_grad()
+    def __call__(self, prompt: str | list[str], num_inference_steps: int = 20, guidance_scale: float = 3.0,
+                 generator: torch.Generator | list[torch.Generator] | None = None, output_type: str = "np",
+                 negative_prompt: str = "", return_dict: bool = True, progress: bool = False):
+        prompts = check_prompts([prompt] if isinstance(prompt, str) else prompt)
+        b = len(prompts)
+        gens = generator if isinstance(generator, list) else [generator] * b
+        if len(gens) != b:
+            raise BadInputError(f"{len(gens)} generators for {b} prompts; pass one torch.Generator per prompt")
+        size, ch = self.unet.config.sample_size, self.unet.config.in_channels
+        latents = torch.stack([torch.randn((ch, size, size), generator=g, dtype=torch.float32) for g in gens])
+        latents = latents.to(self.device) * self.scheduler.init_noise_sigma
+        states, mask, pooled = self.encode_prompt(prompts)
+        use_cfg = guidance_scale > 1.0
+        if use_cfg:
+            u_states, u_mask, u_pooled = self.encode_prompt([negative_prompt] * b)
+            states, mask, pooled = torch.cat([u_states, states]), torch.cat([u_mask, mask]), torch.cat([u_pooled,
+                                                                                                        pooled])
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        for t in tqdm(self.scheduler.timesteps, disable=not progress, leave=False, desc="denoise"):
+            x_in = torch.cat([latents] * 2) if use_cfg else latents
+            x_in = self.scheduler.scale_model_input(x_in, t)
+            out = self.unet(x_in, t, encoder_hidden_states=states, encoder_attention_mask=mask,
+                            class_labels=pooled).sample
+            if use_cfg:
+                u, c = out.chunk(2)
+                out = u + guidance_scale * (c - u)
+            latents = self.scheduler.step(out, t, latents).prev_sample
+        f = getattr(self, "space_to_depth", 1) or 1
+        if f > 1:
+            latents = F.pixel_shuffle(latents, f)
+            size = size * f
+        images = ((latents.clamp(-1, 1) + 1) / 2).cpu()
+        crop = getattr(self, "crop", None)
+        if crop:
+            off = (size - crop) // 2
+            images = images[:, :, off:off + crop, off:off + crop]
+        if output_type == "pt":
+            result = images
+        else:
+            result = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+            if result.shape[-1] == 1:
+                result = np.repeat(result, 3, axis=-1)
+        if not return_dict:
+            return (result,)
+        return ImagePipelineOutput(images=result)
+
+
+def encode_text_condition(text_encoder: Any, tokenizer: Any, prompts: list[str], device: torch.device | str,
+                          max_length: int = TEXT_MAX_LENGTH) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MiniLM conditioning as the generator sees it (shared by training and sampling)."""
+    tok = tokenizer(prompts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+    ids, mask = tok["input_ids"].to(device), tok["attention_mask"].to(device)
+    states = text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    m = mask.unsqueeze(-1).to(states.dtype)
+    pooled = F.normalize((states * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1)
+    return states, mask, pooled
+
+
+def _minilm_parts() -> tuple[Any, Any]:
+    from transformers import AutoModel, AutoTokenizer
+
+    path = asset_path("minilm-l6-v2")
+    return (AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval(),
+            AutoTokenizer.from_pretrained(path, local_files_only=True))
+
+
+# ---------------------------------------------------------------------------------- the common wrapper
+class Generator:
+    """``generate(prompts, seeds) -> uint8 (N, H, W, 3)`` over any diffusers text-to-image pipeline."""
+
+    def __init__(self, pipe: Any, name: str, revision: str, steps: int, guidance_scale: float,
+                 batch_size: int = 50, extra: dict[str, Any] | None = None):
+        self.pipe, self.name, self.revision = pipe, name, revision
+        self.steps, self.guidance_scale, self.batch_size = steps, guidance_scale, batch_size
+        self.extra = extra or {}
+
+    def config(self) -> dict[str, Any]:
+        """What determines an image besides its prompt and seed (cache keys, manifests)."""
+        return {"name": self.name, "revision": self.revision, "steps": self.steps,
+                "guidance_scale": self.guidance_scale, **self.extra}
+
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int], progress: bool = False,
+                 batch_size: int | None = None) -> np.ndarray:
+        prompts = check_prompts(prompts)
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != len(prompts):
+            raise BadInputError(f"{len(prompts)} prompts but {len(seeds)} seeds; give one seed per prompt")
+        bs = batch_size or self.batch_size
+        device = self.pipe.device
+        out = []
+        for i in tqdm(range(0, len(prompts), bs), desc=f"generate {self.name}", disable=not progress, leave=False):
+            gens = [torch.Generator("cpu").manual_seed(s) for s in seeds[i:i + bs]]
+            kwargs: dict[str, Any] = {"num_inference_steps": self.steps, "guidance_scale": self.guidance_scale,
+                                      "generator": gens, "output_type": "np"}
+            if not isinstance(self.pipe, TextToImagePixelPipeline):
+                kwargs["generator"] = [torch.Generator(device).manual_seed(s) for s in seeds[i:i + bs]]
+                kwargs.update(self.extra.get("call_kwargs", {}))
+            imgs = self.pipe(prompt=list(prompts[i:i + bs]), **kwargs).images
+            imgs = np.asarray(imgs)
+            if imgs.dtype != np.uint8:
+                imgs = (np.clip(imgs, 0, 1) * 255).round().astype(np.uint8)
+            out.append(imgs)
+        return np.concatenate(out)
+
+
+def generate_images(generator: Generator, prompts: Sequence[str], seeds: Sequence[int],
+                    cache: ArtifactCache | None = None, chunk: int = 50, progress: bool = True) -> np.ndarray:
+    """Cached, resumable generation: one cache entry per chunk of (prompt, seed) pairs."""
+    prompts = check_prompts(prompts)
+    if len(seeds) != len(prompts):
+        raise BadInputError(f"{len(prompts)} prompts but {len(seeds)} seeds; give one seed per prompt")
+    cache = cache or default_cache()
+    out = []
+    starts = range(0, len(prompts), chunk)
+    for i in tqdm(starts, desc=f"images ({generator.name})", disable=not progress or len(starts) < 2):
+        p, s = list(prompts[i:i + chunk]), [int(x) for x in seeds[i:i + chunk]]
+        parts = {"generator": generator.config(), "prompts": p, "seeds": s}
+        out.append(cache.arrays("images", parts, lambda p=p, s=s: {"images": generator.generate(p, s)})["images"])
+    return np.concatenate(out)
+
+
+# ------------------------------------------------------------------------------------------- loaders
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_offline_generator(name: str, path: str | os.PathLike | None = None, steps: int | None = None,
+                           guidance_scale: float | None = None) -> Generator:
+    """Our committed pipeline (UNet + scheduler) + the MiniLM asset, from local files only."""
+    path = Path(path) if path else asset_path("lgclip-fmnist-generator")
+    text_encoder, tokenizer = _minilm_parts()
+    pipe = TextToImagePixelPipeline.from_pretrained(path, text_encoder=text_encoder, tokenizer=tokenizer,
+                                                    local_files_only=True, use_safetensors=True)
+    pipe.to(_device())
+    pipe.set_progress_bar_config(disable=True)
+    card = json.loads((path / GENERATOR_CARD).read_text()) if (path / GENERATOR_CARD).exists() else {}
+    pipe.crop, pipe.space_to_depth = card.get("crop"), card.get("space_to_depth", 1)
+    defaults = card.get("sampling_defaults", {})
+    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
+    revision = sha256_file(weights)[:16] if weights.exists() else "unsaved"
+    return Generator(pipe, name, revision, steps or int(defaults.get("steps", 20)),
+                     float(guidance_scale if guidance_scale is not None else defaults.get("guidance_scale", 3.0)),
+                     batch_size=100)
+
+
+def build_tiny_sd_pipeline(directory: Path) -> Path:
+    """Write a random-init tiny StableDiffusionPipeline to ``directory`` (mechanics tests only)."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from .tokenizers import clip_tokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                                norm_num_groups=8, attention_head_dim=4)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(16, 32), latent_channels=4,
+                        norm_num_groups=8, sample_size=16)
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                        num_attention_heads=2, vocab_size=49408, max_position_embeddings=77))
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), unet=unet,
+                                   scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = False, xl: bool = False,
+                          steps: int = 25, guidance_scale: float = 7.5, size: int | None = None) -> Generator:
+    """Stable Diffusion through diffusers (the paper: SD 2.1-base, 25 steps, 512 px, guidance 7.5)."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    device = _device()
+    if tiny:
+        d = default_cache().directory("models", {"tiny-sd": 1, "diffusers": __import__("diffusers").__version__})
+        if not (d / "model_index.json").exists():
+            build_tiny_sd_pipeline(d)
+        pipe = StableDiffusionPipeline.from_pretrained(d, local_files_only=True, safety_checker=None,
+                                                       requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)
+        return Generator(pipe.to(device), name, "random-init", steps=2, guidance_scale=guidance_scale,
+                         batch_size=4, extra={"call_kwargs": {"height": 16, "width": 16}})
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
+    kwargs: dict[str, Any] = {"torch_dtype": dtype, "use_safetensors": True}
+    if not xl:
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    pipe = cls.from_pretrained(hub_id, **kwargs).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    px = size or (1024 if xl else 512)
+    return Generator(pipe, name, hub_id or name, steps, guidance_scale, batch_size=8,
+                     extra={"call_kwargs": {"height": px, "width": px}})
