@@ -1,0 +1,344 @@
+#!/usr/bin/env python
+"""Execute the book's notebooks into the staging tree that jupyter-book builds from.
+
+    python ci/run_notebooks.py              # every notebooks/*.py, CI parameters from ci/params/<stem>.yml
+    python ci/run_notebooks.py --full       # every notebook with its own (full-size) defaults
+    python ci/run_notebooks.py --only 00_overview 05_lgclip_classification
+    python ci/run_notebooks.py --only 00_overview --set N_IMAGES=500 --set PROFILE=paper
+    python ci/run_notebooks.py --copy-only  # refresh prose pages, _config.yml, _toc.yml; execute nothing
+
+Sources are the jupytext percent-format files ``notebooks/<stem>.py``; each is converted to ipynb in memory
+and run by papermill (cwd = ``notebooks/``) into ``_stage/notebooks/<stem>.ipynb``. ``_stage/`` mirrors the
+book: ``_config.yml``, ``_toc.yml``, ``book/`` and non-code files under ``notebooks/`` are copied as they are.
+A notebook fails if a cell raises, times out, or leaves an error output; a failed run is kept in
+``_build/failed/<stem>.ipynb`` for inspection and never reaches the book. Exit status 1 if any notebook
+failed, 2 for a configuration error (e.g. a notebook that _toc.yml does not list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+# Environment of the kernels (a value already set in the environment wins). Progress bars are switched off
+# (TQDM_DISABLE: tqdm's default; an explicit tqdm(disable=False) still shows) and tqdm.auto's "IProgress not
+# found" warning is filtered: both are noise in a book. Other warnings stay visible.
+KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1",
+              "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+              "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore:IProgress not found",
+              "JUPYTER_PREFER_ENV_PATH": "1"}  # the venv's python3 kernel, not a user-wide one
+# Always set, whatever the caller exported: matplotlib's headless Agg renderer behind the inline backend.
+# (MPLBACKEND=Agg itself would make plt.show() in a kernel display nothing, so no figure reached the book.)
+KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
+PROSE_ITEMS = ["_config.yml", "_toc.yml", "book"]
+
+
+class ConfigError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------------ the toc
+def toc_files(toc_path: Path) -> list[str]:
+    """Every ``file:`` entry of a jupyter-book ``_toc.yml`` (root included), in order."""
+    import yaml
+
+    toc = yaml.safe_load(toc_path.read_text())
+    out = [toc["root"]]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                out.append(str(node["file"]))
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb", ".py") else f for f in out]
+
+
+def check_toc(root: Path = ROOT) -> list[str]:
+    """Problems between _toc.yml and the files on disk (empty list = consistent)."""
+    listed = toc_files(root / "_toc.yml")
+    problems = []
+    for stem in sorted(p.stem for p in (root / "notebooks").glob("*.py")):
+        if f"notebooks/{stem}" not in listed:
+            problems.append(f"notebooks/{stem}.py is not listed in _toc.yml: add the line "
+                            f"'      - file: notebooks/{stem}' to its part")
+    for entry in listed:
+        if not any((root / f"{entry}{suffix}").exists() for suffix in (".md", ".py", ".ipynb")):
+            problems.append(f"_toc.yml lists {entry!r} but neither {entry}.md nor {entry}.py exists")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------- notebooks
+def read_notebook(path: Path):
+    import jupytext
+
+    nb = jupytext.read(path)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.get("jupytext", {}).pop("formats", None)  # the staged copy is a plain ipynb
+    return nb
+
+
+def parameter_names(nb) -> list[str] | None:
+    """Names assigned in the cell tagged ``parameters`` (None when there is no such cell)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            names = []
+            for node in ast.parse(cell.source).body:
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) else [])
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+            return names
+    return None
+
+
+def load_params(stem: str, params_dir: Path | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    import yaml
+
+    params: dict[str, Any] = {}
+    if params_dir is not None and (params_dir / f"{stem}.yml").exists():
+        params = yaml.safe_load((params_dir / f"{stem}.yml").read_text()) or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{params_dir / f'{stem}.yml'} must be a mapping NAME: value")
+    return {**params, **overrides}
+
+
+def problems_in_outputs(nb) -> tuple[list[str], list[str]]:
+    """(errors, warnings) found in an executed notebook's outputs (at most one warning per cell)."""
+    errors, warnings = [], []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+            elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = out.get("text", "")
+                if "Traceback (most recent call last)" in text:
+                    errors.append(f"cell {i}: traceback printed to stderr")
+                elif text.strip() and not any(w.startswith(f"cell {i}:") for w in warnings):
+                    warnings.append(f"cell {i}: stderr: {text.strip().splitlines()[0][:100]}")
+    return errors, warnings
+
+
+def pairing_warnings(py: Path) -> list[str]:
+    """The committed ``<stem>.ipynb`` (Colab's copy) must exist, carry no outputs and match the .py."""
+    import jupytext
+
+    ipynb = py.with_suffix(".ipynb")
+    if not ipynb.exists():
+        return [f"{ipynb.relative_to(ROOT)} is missing: run `jupytext --to ipynb {py.relative_to(ROOT)}`"]
+    paired = jupytext.read(ipynb)
+    warns = []
+    if any(c.get("outputs") for c in paired.cells if c.cell_type == "code"):
+        warns.append(f"{ipynb.relative_to(ROOT)} has outputs: strip them (jupyter nbconvert --clear-output)")
+    if [c.source for c in paired.cells] != [c.source for c in jupytext.read(py).cells]:
+        warns.append(f"{ipynb.relative_to(ROOT)} differs from its .py: "
+                     f"run `jupytext --sync {py.relative_to(ROOT)}`")
+    return warns
+
+
+def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose: bool) -> dict[str, Any]:
+    import nbformat
+    import papermill as pm
+
+    stem = py.stem
+    nb = read_notebook(py)
+    names = parameter_names(nb)
+    if params and names is None:
+        raise ConfigError(f"{stem}: parameters {sorted(params)} given but no cell is tagged 'parameters'")
+    unknown = sorted(set(params) - set(names or []))
+    if unknown:
+        raise ConfigError(f"{stem}: unknown parameter(s) {unknown}; the parameters cell defines {names}")
+    failed_dir = ROOT / "_build" / "failed"
+    out_path = stage / "notebooks" / f"{stem}.ipynb"
+    tmp_path = stage / "notebooks" / ".runs" / f"{stem}.ipynb"
+    tmp_path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    status, detail = "ok", ""
+    try:
+        pm.execute_notebook(nb, str(tmp_path), parameters=params, kernel_name="python3", language="python",
+                            cwd=str(py.parent), execution_timeout=timeout, start_timeout=120,
+                            progress_bar=False, log_output=verbose)
+    except Exception as exc:  # PapermillExecutionError, timeouts, dead kernels
+        status = "FAILED"
+        last = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else ""
+        detail = f"{type(exc).__name__}: {last}"
+    seconds = time.perf_counter() - t0
+    warnings: list[str] = []
+    n_figures = 0
+    if tmp_path.exists():
+        executed = nbformat.read(tmp_path, as_version=4)
+        errors, warnings = problems_in_outputs(executed)
+        n_figures = sum("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
+                        for c in executed.cells for o in c.get("outputs", []))
+        if errors and status == "ok":
+            status, detail = "FAILED", "error output: " + "; ".join(errors[:3])
+    elif status == "ok":
+        status, detail = "FAILED", "papermill wrote no output notebook"
+    if status == "ok":
+        os.replace(tmp_path, out_path)
+    elif tmp_path.exists():
+        failed_dir.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(tmp_path), failed_dir / f"{stem}.ipynb")
+        detail += f"  (executed notebook kept in {(failed_dir / f'{stem}.ipynb').relative_to(ROOT)})"
+    return {"notebook": stem, "status": status, "seconds": round(seconds, 1), "parameters": params,
+            "figures": n_figures, "detail": detail, "stderr_outputs": warnings}
+
+
+# --------------------------------------------------------------------------------------------- staging
+def copy_prose(stage: Path) -> None:
+    """Mirror the book's non-executed files into the staging tree (replacing older copies)."""
+    stage.mkdir(parents=True, exist_ok=True)
+    for item in PROSE_ITEMS:
+        src, dst = ROOT / item, stage / item
+        if src.is_dir():
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dst)
+    # assets next to the notebooks (figures, small data files): everything but the notebooks themselves
+    (stage / "notebooks").mkdir(exist_ok=True)
+    for src in NOTEBOOKS.rglob("*"):
+        rel = src.relative_to(NOTEBOOKS)
+        if src.is_file() and src.suffix not in (".py", ".ipynb") and not any(
+                p in (".ipynb_checkpoints", "__pycache__") or p.startswith(".") for p in rel.parts):
+            (stage / "notebooks" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, stage / "notebooks" / rel)
+    # staged notebooks whose source is gone would otherwise linger
+    for staged in (stage / "notebooks").glob("*.ipynb"):
+        if not (NOTEBOOKS / f"{staged.stem}.py").exists():
+            staged.unlink()
+
+
+def placeholder(py: Path, stage: Path) -> bool:
+    """Stage an unexecuted copy of a notebook that has never been run, so that a partial build still works."""
+    out = stage / "notebooks" / f"{py.stem}.ipynb"
+    if out.exists():
+        return False
+    import nbformat
+
+    nbformat.write(read_notebook(py), out)
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ main
+def parse_set(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--only", nargs="+", metavar="STEM", help="run only these notebooks (stem or path)")
+    ap.add_argument("--params-dir", type=Path, default=ROOT / "ci" / "params",
+                    help="folder of <stem>.yml parameter files (default: ci/params)")
+    ap.add_argument("--full", action="store_true",
+                    help="no CI parameters: the notebooks' own full-size defaults")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one parameter for every selected notebook (YAML value)")
+    ap.add_argument("--stage", type=Path, default=ROOT / "_stage", help="staging tree (default: _stage)")
+    ap.add_argument("--timeout", type=int, default=int(os.environ.get("LGCLIP_CELL_TIMEOUT", 1800)),
+                    help="kernel timeout per cell in seconds (default 1800, env LGCLIP_CELL_TIMEOUT)")
+    ap.add_argument("--copy-only", action="store_true", help="stage prose/config only; execute nothing")
+    ap.add_argument("--verbose", action="store_true", help="stream cell outputs to the log")
+    args = ap.parse_args(argv)
+    stage = args.stage.resolve()
+
+    problems = check_toc()
+    if problems:
+        print("run_notebooks: _toc.yml and notebooks/ disagree:", *problems, sep="\n  ", file=sys.stderr)
+        return 2
+    sources = sorted(NOTEBOOKS.glob("*.py"))
+    selected = sources
+    if args.only:
+        wanted = {Path(s).stem for s in args.only}
+        missing = wanted - {p.stem for p in sources}
+        if missing:
+            print(f"run_notebooks: no notebooks/<stem>.py for {sorted(missing)}; "
+                  f"have {[p.stem for p in sources]}", file=sys.stderr)
+            return 2
+        selected = [p for p in sources if p.stem in wanted]
+
+    for k, v in KERNEL_ENV.items():
+        os.environ.setdefault(k, v)
+    os.environ["MPLBACKEND"] = KERNEL_MPLBACKEND
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    copy_prose(stage)
+    for py in sources:
+        for w in pairing_warnings(py):
+            print(f"WARNING: {w}")
+    if args.copy_only:
+        for py in sources:
+            if placeholder(py, stage):
+                print(f"WARNING: notebooks/{py.stem} was never executed; its page will show no outputs")
+        print(f"staged prose and config in {stage}")
+        return 0
+
+    try:
+        overrides = parse_set(args.set)
+        params = {py.stem: load_params(py.stem, None if args.full else args.params_dir.resolve(), overrides)
+                  for py in selected}
+    except ConfigError as exc:
+        print(f"run_notebooks: {exc}", file=sys.stderr)
+        return 2
+    mode = "full-size parameters" if args.full else f"CI parameters from {args.params_dir}"
+    print(f"executing {len(selected)} notebook(s) with {mode}; cell timeout {args.timeout} s; stage {stage}",
+          flush=True)
+    results = []
+    t_all = time.perf_counter()
+    for py in selected:
+        print(f"--> {py.stem} {json.dumps(params[py.stem]) if params[py.stem] else '(defaults)'}", flush=True)
+        try:
+            r = execute(py, stage, params[py.stem], args.timeout, args.verbose)
+        except ConfigError as exc:
+            r = {"notebook": py.stem, "status": "FAILED", "seconds": 0.0, "parameters": params[py.stem],
+                 "figures": 0, "detail": str(exc), "stderr_outputs": []}
+        results.append(r)
+        print(f"    {r['status']} in {r['seconds']:.1f} s {r['detail']}", flush=True)
+    for py in sources:
+        if py not in selected and placeholder(py, stage):
+            print(f"WARNING: notebooks/{py.stem} was never executed; its page will show no outputs")
+    shutil.rmtree(stage / "notebooks" / ".runs", ignore_errors=True)
+
+    total = time.perf_counter() - t_all
+    width = max(len(r["notebook"]) for r in results)
+    print("\nnotebook summary")
+    for r in results:
+        note = f", {len(r['stderr_outputs'])} stderr output(s)" if r["stderr_outputs"] else ""
+        print(f"  {r['notebook']:<{width}}  {r['seconds']:8.1f} s  {r['status']:6s}  "
+              f"{r['figures']} figure(s){note}")
+        if r["status"] != "ok":
+            print(f"  {'':<{width}}  {r['detail']}")
+    n_failed = sum(r["status"] != "ok" for r in results)
+    print(f"  {'total':<{width}}  {total:8.1f} s  {len(results) - n_failed} ok, {n_failed} failed")
+    summary_path = ROOT / "_build" / "run_notebooks.json"
+    summary_path.parent.mkdir(exist_ok=True)
+    summary_path.write_text(json.dumps({"mode": mode, "total_seconds": round(total, 1), "results": results},
+                                       indent=1, default=str))
+    return 1 if n_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

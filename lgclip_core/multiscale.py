@@ -1,0 +1,122 @@
+"""LGCLIP's training-free multi-scale module.
+
+For scales s = 1..S (S = 10 in the paper) an image is cropped with RandomResizedCrop(scale=(s/S, s/S)) — a
+random crop covering s/S of its area — resized to the encoder's input size and encoded; the S features are fused
+with weights s / sum(1..S) (s/55 for S = 10: the full view weighs most) and L2-normalised. The same module is
+applied to real and generated images. Crop positions are drawn from a generator seeded with (seed, scale,
+image index), so features are identical however images are batched or sharded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .encoders import ImageEncoder, Images, to_float_batch
+from .errors import BadInputError
+
+RATIO = (3 / 4, 4 / 3)  # torchvision RandomResizedCrop's default aspect-ratio range
+
+
+def fusion_weights(n_scales: int = 10) -> np.ndarray:
+    """w_s = s / sum(1..S); for S = 10 these are s/55."""
+    if n_scales < 1:
+        raise BadInputError(f"n_scales must be >= 1, got {n_scales}")
+    s = np.arange(1, n_scales + 1, dtype=np.float64)
+    return s / s.sum()
+
+
+def crop_box(height: int, width: int, area_fraction: float, gen: torch.Generator,
+             ratio: tuple[float, float] = RATIO) -> tuple[int, int, int, int]:
+    """(top, left, h, w) drawn exactly as torchvision's RandomResizedCrop.get_params, from ``gen``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * area_fraction
+        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=gen).item())
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (1,), generator=gen).item())
+            left = int(torch.randint(0, width - w + 1, (1,), generator=gen).item())
+            return top, left, h, w
+    in_ratio = width / height  # fallback: central crop, as torchvision does
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def multiscale_crops(images: Images, scale: int, n_scales: int, size: int, seed: int,
+                     start_index: int = 0) -> torch.Tensor:
+    """Crops covering scale/n_scales of each image's area, resized to ``size`` -> float (N, 3, size, size)."""
+    out = []
+    for i, img in enumerate(images):
+        x = to_float_batch(np.asarray(img)[None], max(np.asarray(img).shape[:2]))  # native resolution, RGB
+        gen = torch.Generator().manual_seed(hash_seed(seed, scale, start_index + i))
+        top, left, h, w = crop_box(x.shape[-2], x.shape[-1], scale / n_scales, gen)
+        crop = x[:, :, top:top + h, left:left + w]
+        out.append(F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+    return torch.cat(out).clamp_(0, 1)
+
+
+def hash_seed(seed: int, scale: int, index: int) -> int:
+    return (seed * 1_000_003 + scale * 10_007 + index) % (2**63 - 1)
+
+
+class MultiScaleEncoder:
+    """Wraps an ``ImageEncoder``: ``encode(images)`` returns fused multi-scale features (N, D).
+
+    ``scales`` picks which of the S scales are used (the ablation on the number of scales keeps the largest
+    ones: S'=1 is the full image); ``batched=True`` encodes all scales of a batch in one forward pass.
+    """
+
+    def __init__(self, encoder: ImageEncoder, n_scales: int = 10, seed: int = 2024,
+                 scales: Sequence[int] | None = None, batched: bool = True):
+        self.encoder, self.n_scales, self.seed, self.batched = encoder, n_scales, seed, batched
+        self.scales = list(scales) if scales is not None else list(range(1, n_scales + 1))
+        if not self.scales or any(not 1 <= s <= n_scales for s in self.scales):
+            raise BadInputError(f"scales must be a non-empty subset of 1..{n_scales}, got {self.scales}")
+
+    def config(self) -> dict:
+        return {"encoder": self.encoder.config(), "n_scales": self.n_scales, "scales": self.scales,
+                "seed": self.seed, "fusion": "s/sum(s), L2-normalised per scale and after fusion"}
+
+    def weights(self) -> np.ndarray:
+        s = np.asarray(self.scales, dtype=np.float64)
+        return s / s.sum()
+
+    @torch.inference_mode()
+    def encode_per_scale(self, images: Images, batch_size: int = 64, progress: bool = False,
+                         start_index: int = 0) -> np.ndarray:
+        """L2-normalised features per scale: (len(scales), N, D)."""
+        enc = self.encoder.eval()
+        n = len(images)
+        per_scale = np.zeros((len(self.scales), n, enc.feature_dim), np.float32)
+        for i in tqdm(range(0, n, batch_size), desc="multi-scale", disable=not progress, leave=False):
+            chunk = images[i:i + batch_size]
+            crops = [multiscale_crops(chunk, s, self.n_scales, enc.input_size, self.seed, start_index + i)
+                     for s in self.scales]
+            if self.batched:
+                g, _ = enc.forward_features(enc.normalize(torch.cat(crops)))
+                feats = F.normalize(g, dim=1).float().cpu().view(len(self.scales), len(chunk), -1)
+            else:
+                feats = torch.stack([F.normalize(enc.forward_features(enc.normalize(c))[0], dim=1).float().cpu()
+                                     for c in crops])
+            per_scale[:, i:i + len(chunk)] = feats.numpy()
+        return per_scale
+
+    def fuse(self, per_scale: np.ndarray) -> np.ndarray:
+        fused = np.tensordot(self.weights().astype(np.float32), per_scale, axes=1)
+        return fused / np.linalg.norm(fused, axis=1, keepdims=True).clip(1e-12)
+
+    def encode(self, images: Images, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        return self.fuse(self.encode_per_scale(images, batch_size, progress))

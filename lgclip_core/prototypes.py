@@ -1,0 +1,148 @@
+"""Prototype classifiers on plain feature arrays (scikit-learn estimators).
+
+LGCLIP's classifier: a class prototype is the mean of that class's (generated-image) features; a test feature is
+assigned to the most similar prototype (cosine similarity). ``n_prototypes > 1`` keeps several prototypes per
+class (k-means within the class) and scores a class by its best prototype; ``HybridClassifier`` adds text
+zero-shot scores to image-prototype scores (beyond the paper; reported next to it, never instead of it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import BadInputError
+
+
+def l2n(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-12)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _check_features(x: object, what: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise BadInputError(f"{what} must be a 2-D array (n_samples, n_features), got shape {x.shape}")
+    if len(x) == 0:
+        raise BadInputError(f"{what} is empty: pass at least one feature vector")
+    if not np.isfinite(x).all():
+        raise BadInputError(f"{what} contains NaN or inf values")
+    return x
+
+
+class PrototypeClassifier(ClassifierMixin, BaseEstimator):
+    """Nearest-prototype classifier with cosine similarity.
+
+    Parameters
+    ----------
+    n_prototypes: prototypes per class (1 = the class mean, as in LGCLIP; >1 = k-means centroids).
+    classes: the full list of class labels to expect; a listed class with no training sample is an error
+        (a class the generator produced no image for cannot be predicted).
+    temperature: softmax temperature for ``predict_proba`` (CLIP's 0.01).
+    random_state: seeds k-means.
+    """
+
+    def __init__(self, n_prototypes: int = 1, classes: np.ndarray | list | None = None,
+                 temperature: float = 0.01, random_state: int = 0):
+        self.n_prototypes = n_prototypes
+        self.classes = classes
+        self.temperature = temperature
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> PrototypeClassifier:
+        X = l2n(_check_features(X, "X"))
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise BadInputError(f"X has {len(X)} rows but y has {len(y)} labels")
+        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+        missing = [c for c in classes if not np.any(y == c)]
+        if missing:
+            raise BadInputError(f"class(es) {missing} have zero training samples (zero generated images?); "
+                                "generate images for every class or drop the class from `classes`")
+        extra = sorted(set(np.unique(y).tolist()) - set(classes.tolist()))
+        if extra:
+            raise BadInputError(f"labels {extra} are not in `classes`")
+        protos, owners = [], []
+        for k, c in enumerate(classes):
+            xc = X[y == c]
+            m = min(self.n_prototypes, len(xc))
+            if m <= 1:
+                centers = xc.mean(0, keepdims=True)
+            else:
+                from sklearn.cluster import KMeans
+
+                centers = KMeans(m, n_init=4, random_state=self.random_state).fit(xc).cluster_centers_
+            protos.append(l2n(centers))
+            owners += [k] * len(centers)
+        self.classes_ = classes
+        self.prototypes_ = np.concatenate(protos).astype(np.float32)
+        self.prototype_class_ = np.asarray(owners)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Cosine similarity of each sample to each class (its best prototype): (N, n_classes)."""
+        check_is_fitted(self, "prototypes_")
+        X = _check_features(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise BadInputError(f"X has {X.shape[1]} features but the prototypes have {self.n_features_in_}: "
+                                "encode test and prototype images with the same encoder")
+        sims = l2n(X) @ self.prototypes_.T
+        out = np.full((len(X), len(self.classes_)), -np.inf, np.float32)
+        for k in range(len(self.classes_)):
+            out[:, k] = sims[:, self.prototype_class_ == k].max(1)
+        return out
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return _softmax(self.decision_function(X) / self.temperature)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.decision_function(X).argmax(1)]
+
+
+def standardize_scores(s: np.ndarray) -> np.ndarray:
+    """Per-sample z-scores of class similarities, so scores from different spaces can be added."""
+    s = np.asarray(s, dtype=np.float32)
+    return (s - s.mean(1, keepdims=True)) / s.std(1, keepdims=True).clip(1e-6)
+
+
+class HybridClassifier(ClassifierMixin, BaseEstimator):
+    """Image prototypes + text zero-shot: score = w * z(image sims) + (1 - w) * z(text sims).
+
+    ``fit(X_proto, y)`` as ``PrototypeClassifier``; ``text_scores`` (N, K) are passed at prediction time
+    because the text side lives in another space (CLIP's joint space, or our LiT projections).
+    """
+
+    def __init__(self, image_weight: float = 0.5, n_prototypes: int = 1, classes: np.ndarray | list | None = None):
+        self.image_weight = image_weight
+        self.n_prototypes = n_prototypes
+        self.classes = classes
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> HybridClassifier:
+        if not 0.0 <= self.image_weight <= 1.0:
+            raise BadInputError(f"image_weight must be in [0, 1], got {self.image_weight}")
+        self.prototypes_ = PrototypeClassifier(self.n_prototypes, self.classes).fit(X, y)
+        self.classes_ = self.prototypes_.classes_
+        return self
+
+    def decision_function(self, X: np.ndarray, text_scores: np.ndarray) -> np.ndarray:
+        img = self.prototypes_.decision_function(X)
+        text = np.asarray(text_scores, dtype=np.float32)
+        if text.shape != img.shape:
+            raise BadInputError(f"text_scores has shape {text.shape}, expected {img.shape} (samples x classes)")
+        return self.image_weight * standardize_scores(img) + (1 - self.image_weight) * standardize_scores(text)
+
+    def predict(self, X: np.ndarray, text_scores: np.ndarray) -> np.ndarray:
+        return self.classes_[self.decision_function(X, text_scores).argmax(1)]
+
+    def score(self, X: np.ndarray, y: np.ndarray, text_scores: np.ndarray | None = None) -> float:  # type: ignore[override]
+        if text_scores is None:
+            raise BadInputError("HybridClassifier.score needs text_scores")
+        return float(np.mean(self.predict(X, text_scores) == np.asarray(y)))
