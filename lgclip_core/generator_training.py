@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,10 +29,8 @@ from tqdm.auto import tqdm
 
 from .cache import sha256_file
 from .data import FASHION_MNIST_PROMPT_NAMES
-from .generator import GENERATOR_CARD, TEXT_MAX_LENGTH, TextToImagePixelPipeline, _minilm_parts, \
-    encode_text_condition
+from .generator import GENERATOR_CARD, TEXT_MAX_LENGTH, TextToImagePixelPipeline, _minilm_parts, encode_text_condition
 from .zoo import PACKAGE_DIR
-
 
 # --------------------------------------------------------------------------------------------- captions
 CLASS_SYNONYMS: dict[str, list[str]] = {
@@ -49,7 +46,8 @@ CLASS_SYNONYMS: dict[str, list[str]] = {
     "ankle boot": ["ankle boot", "Ankle boot", "boot", "short boot", "leather boot", "heeled ankle boot"],
 }
 TEMPLATES = [
-    "{s}", "a {s}", "a photo of a {s}.", "A photo of a {s}.", "a photo of the {s}.", "a black and white photo of a {s}.",
+    "{s}", "a {s}", "a photo of a {s}.", "A photo of a {s}.", "a photo of the {s}.",
+    "a black and white photo of a {s}.",
     "a grayscale image of a {s}.", "a product photo of a {s}.", "a low resolution photo of a {s}.",
     "an image of a {s}.", "a centered photo of a {s} on a black background.", "a picture of a {a} {s}.",
     "a photo of a {a} {s}.", "a {a} {s}", "a small photo of a {s}.", "a clothing catalog image of a {s}.",
@@ -272,6 +270,7 @@ def export_pipeline(unet: UNet2DConditionModel, cfg: TrainConfig, path: Path, lo
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)
+    write_model_card(path)
     return path
 
 
@@ -302,4 +301,42 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["TrainConfig", "CONFIGS", "train", "build_captions", "build_unet", "math"]
+
+
+def write_model_card(pipeline_dir: str | Path) -> Path:
+    """Render README.md (the model card) from the pipeline's JSON record: data, captions, architecture, steps,
+    wall time, seed, file hashes and, once ``lgclip eval-generator --write-card`` ran, the metrics."""
+    d = Path(pipeline_dir)
+    card = json.loads((d / GENERATOR_CARD).read_text())
+    tr, cfg = card["training"], card["training"]["config"]
+    lines = [
+        "# lgclip-fmnist-ddpm: the offline text-to-image generator", "",
+        "A small member of the Stable Diffusion family, trained by `lgclip train-generator` on the Fashion-MNIST "
+        "**train** split only (the test split is never seen). Like Stable Diffusion, the generator has seen the "
+        "world; the LGCLIP classifier never sees a labelled real image.", "",
+        "## Architecture",
+        f"- diffusers `UNet2DConditionModel`, {tr['unet_parameters'] / 1e6:.2f} M parameters, channels "
+        f"{cfg['block_out_channels']}, blocks {cfg['down_block_types']}, cross-attention on all-MiniLM-L6-v2 "
+        "token states (32 tokens) + the pooled MiniLM embedding added to the time embedding",
+        f"- pixel space: 28x28 grey padded to 32x32, space-to-depth x{card['space_to_depth']} "
+        "(16x16x4, lossless, no VAE)",
+        f"- {cfg['prediction_type']} on a cosine (squaredcos_cap_v2) schedule, 1000 steps; sampling with "
+        f"DPM-Solver++ ({card['sampling_defaults']['steps']} steps, classifier-free guidance "
+        f"{card['sampling_defaults']['guidance_scale']}; condition dropout {cfg['cond_drop']} in training)", "",
+        "## Training",
+        f"- data: {tr['data']}, {tr['n_train_images']} images; captions per class: {tr['captions_per_class']} "
+        "(templates x synonyms x attributes, e.g. " + "; ".join(tr["caption_examples"][0]) + ")",
+        f"- steps: {tr['steps']} (batch {cfg['batch_size']}, {tr['epochs']} epochs), AdamW lr {cfg['lr']}, "
+        f"EMA {cfg['ema_decay']}, seed {tr['seed']}, wall time {tr['wall_time_s']} s on 2 CPU cores, "
+        f"final loss {tr['final_loss']:.4f}, torch {tr['torch']}", "",
+        "## Metrics (`lgclip eval-generator --out DIR`)",
+    ]
+    m = card.get("metrics")
+    if m:
+        lines += [f"- {k}: {v:.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in m.items()]
+    else:
+        lines.append("- not measured yet: run `lgclip eval-generator --out DIR --write-card`")
+    lines += ["", "## Files (sha256)"] + [f"- `{k}`: `{v}`" for k, v in card["files"].items()]
+    path = d / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

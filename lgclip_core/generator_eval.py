@@ -1,0 +1,131 @@
+"""Measure the offline generator: classification accuracy score (CAS), Frechet distances, prompt sensitivity and
+sampling throughput — all on EfficientNet-Lite0 features, so the numbers speak the classifier's language.
+
+CAS: a logistic regression trained on features of REAL train images classifies generated images as their
+prompt's class. FD(generated, test) is compared with FD(train, test), the floor for the same sample size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import linalg
+
+from . import zoo
+from .cache import ArtifactCache, default_cache
+from .experiments.common import Timer, cached_features, environment, write_json
+from .generator import GENERATOR_CARD, generate_images
+from .prompts import write_prompts
+
+TEMPLATE = "A photo of a {}."
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (the FID formula)."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    if not np.isfinite(covmean).all():
+        eps = np.eye(len(s1)) * 1e-6
+        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
+    covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test: int | None = None,
+                       seed: int = 2024, generator_name: str | None = None, cache: ArtifactCache | None = None,
+                       progress: bool = True) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    timer = Timer()
+    cache = cache or default_cache()
+    gen = zoo.load("generator", generator_name)
+    enc = zoo.load("image_encoder")
+    train = zoo.load("dataset", split="train").stratified(real_per_class, seed=seed)
+    test = zoo.load("dataset", split="test")
+    test = test.stratified(n_test // 10 if n_test else None, seed=seed)
+    names = train.prompt_names
+    k = len(names)
+    llm = write_prompts(zoo.load("prompt_writer"), names, n=10, seed=seed, cache=cache)
+
+    def feats(images: np.ndarray, desc: str) -> np.ndarray:
+        return cached_features(cache, {"kind": "global", "encoder": enc.config()}, images,
+                               lambda x, i: enc.encode(x), progress=progress, desc=desc)
+
+    seeds = np.tile(np.arange(per_class), k).tolist()
+    labels = np.repeat(np.arange(k), per_class)
+    with timer("generate"):
+        tmpl = generate_images(gen, [TEMPLATE.format(c) for c in names for _ in range(per_class)], seeds,
+                               cache=cache, chunk=per_class, progress=progress)
+        llm_imgs = generate_images(gen, [llm[c][0] for c in names for _ in range(per_class)], seeds, cache=cache,
+                                   chunk=per_class, progress=progress)
+    with timer("features"):
+        f_train, f_test = feats(train.images, "features real train"), feats(test.images, "features real test")
+        f_tmpl, f_llm = feats(tmpl, "features generated (template)"), feats(llm_imgs, "features generated (LLM)")
+    with timer("metrics"):
+        clf = LogisticRegression(max_iter=3000).fit(f_train, train.labels)
+        cas = float(clf.score(f_tmpl, labels))
+        cas_llm = float(clf.score(f_llm, labels))
+        real_acc = float(clf.score(f_test, test.labels))
+        n = len(f_tmpl)
+        rng = np.random.default_rng(seed)
+        train_sub = f_train[rng.permutation(len(f_train))[:n]]
+        fd_gen = frechet_distance(f_tmpl, f_test)
+        fd_floor = frechet_distance(train_sub, f_test)
+        sens = float(np.mean(1.0 - np.sum(f_tmpl * f_llm, axis=1)))
+        per_class_cas = {names[c]: float(np.mean(clf.predict(f_tmpl[labels == c]) == c)) for c in range(k)}
+    with timer("throughput"):
+        bench_prompts = [TEMPLATE.format(names[i % k]) for i in range(100)]
+        gen.generate(bench_prompts[:10], list(range(10)))  # warm-up
+        t0 = time.perf_counter()
+        gen.generate(bench_prompts, list(range(10_000, 10_100)))
+        ips = 100 / (time.perf_counter() - t0)
+    return {
+        "cas": cas, "cas_llm_prompts": cas_llm, "cas_per_class": per_class_cas,
+        "real_test_accuracy_of_cas_classifier": real_acc,
+        "fd_generated_vs_test": fd_gen, "fd_train_vs_test": fd_floor, "prompt_sensitivity": sens,
+        "images_per_s": float(ips),
+        "n_generated": int(n), "n_real_train": int(len(f_train)), "n_test": int(len(f_test)),
+        "sampling": {"steps": gen.steps, "guidance_scale": gen.guidance_scale},
+        "generator": gen.config(), "encoder": enc.config(), "seed": seed, "timings_s": timer.times,
+        "manifest": {"cache": cache.manifest(), "environment": environment(),
+                     "llm_prompts_first": {c: llm[c][0] for c in names}},
+    }
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="directory for generator.json")
+    p.add_argument("--quick", action="store_true", help="20 images per class, 200 real per class, 2,000 test")
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--write-card", action="store_true",
+                   help="also record the metrics in the committed pipeline's card (maintainers)")
+
+
+def run(args: argparse.Namespace) -> int:
+    kw: dict[str, Any] = dict(per_class=20, real_per_class=200, n_test=2000) if args.quick else {}
+    result = evaluate_generator(seed=args.seed, **kw)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "generator.json", result)
+    for key in ("cas", "cas_llm_prompts", "fd_generated_vs_test", "fd_train_vs_test", "prompt_sensitivity",
+                "images_per_s"):
+        print(f"{key:<22} {result[key]:.4f}")
+    if args.write_card and not args.quick:
+        card_path = zoo.asset_path("lgclip-fmnist-generator") / GENERATOR_CARD
+        card = json.loads(card_path.read_text())
+        card["metrics"] = {k: result[k] for k in ("cas", "cas_llm_prompts", "fd_generated_vs_test",
+                                                  "fd_train_vs_test", "prompt_sensitivity", "images_per_s",
+                                                  "n_generated", "n_real_train", "n_test", "sampling")}
+        card["metrics"]["command"] = "lgclip eval-generator --out DIR"
+        card_path.write_text(json.dumps(card, indent=1))
+        from .generator_training import write_model_card
+
+        write_model_card(card_path.parent)
+        print(f"metrics recorded in {card_path}")
+    print(f"wrote {out / 'generator.json'}")
+    return 0

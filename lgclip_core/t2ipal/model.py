@@ -1,0 +1,347 @@
+"""T2I-PAL's model: a frozen "CLIP", learned prompts (global + local), class-wise heatmaps, learnable class
+prototypes and a residual adapter mixed with CLIP's prior by ``alpha``.
+
+There is no official code; each choice below is ours and says why.
+
+* **The "CLIP"** (``JointSpace``) = frozen image tower + ``image_proj`` and frozen text tower + ``text_proj``.
+  Paper profile: open_clip's towers, whose outputs already share a space (projections = identity). Offline:
+  EfficientNet-Lite0 and MiniLM with the LiT projections of ``alignment.LiTAligner``. One code path for both.
+  Local (patch) features go through the same ``image_proj`` as global ones; for EfficientNet the global
+  feature is the mean of the local map, so a linear projection keeps the two consistent (CLIP RN50's local
+  features are likewise the attention pool's value/output projections of the final map, as in TaI-DPT).
+* **Prompts** (CoOp / TaI-DPT): ``"X X X X {class}."`` is tokenised, and the embeddings of the ``n_ctx``
+  placeholder tokens are replaced by learned context vectors, shared by all classes; the class-name tokens
+  follow. Two sets: *global* context (scored against the global image feature) and *local* context (scored
+  against every local feature), TaI-DPT's double-grained prompts. We initialise both from the embeddings of
+  "a photo of a" (CoOp's initialisation option) so that training starts at the zero-shot prompt: with a small
+  text tower that mean-pools all tokens, random context vectors would start far from any useful prompt.
+* **Class-wise heatmaps**: ``H[b, c, p] = <local feature p, local text embedding of class c>`` — where on the
+  image each class is. Aggregation (TaI-DPT): a spatial softmax of ``H / temperature`` weights the positions,
+  local score = ``sum_p w * H``.
+* **Learnable prototypes**: one vector per class in the *image* space, initialised from the class's local
+  text embedding. The heatmap weights pool the local features into one region feature per class; its cosine
+  to the class prototype is the prototype score. Why: text embeddings stay in text space (the modality gap),
+  prototypes can move to where *image* features of the class are — the gap the generated images let us close.
+* **Adapter** (CLIP-Adapter style): ``x' = normalize(alpha * x + (1 - alpha) * A(x))`` on global and local
+  image features, ``A(x) = x + MLP(x)`` a bottleneck residual block; ``alpha`` is the weight of CLIP's frozen
+  feature (its prior), i.e. it bounds how far the adapter can move a feature. The MLP's last layer starts at
+  zero, so the adapted model starts exactly at the frozen one (CLIP-Adapter starts from a random A(x), which
+  here would throw away the zero-shot starting point).
+* **Final score**: the mean of the active branch cosines (global, local, prototype) times ``logit_scale`` —
+  a mean, not a sum, so the loss margin means the same in every ablation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import BadInputError, check_class_names
+
+__all__ = ["JointSpace", "PromptLearner", "ResidualAdapter", "T2IPAL", "T2IPALConfig", "METHODS"]
+
+
+def _digest(module: nn.Module | None) -> str:
+    import hashlib
+
+    if module is None:
+        return "identity"
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class JointSpace(nn.Module):
+    """The frozen "CLIP" of a profile: (image tower + image_proj, text tower + text_proj), one space."""
+
+    def __init__(self, image_encoder: Any, text_encoder: Any, image_proj: nn.Module | None = None,
+                 text_proj: nn.Module | None = None):
+        super().__init__()
+        self.image_encoder, self.text_encoder = image_encoder, text_encoder
+        self.image_proj = image_proj if image_proj is not None else nn.Identity()
+        self.text_proj = text_proj if text_proj is not None else nn.Identity()
+        self._digests = {"image_proj": _digest(image_proj), "text_proj": _digest(text_proj)}
+        self.requires_grad_(False)
+        self.eval()
+
+    @classmethod
+    def from_aligner(cls, image_encoder: Any, text_encoder: Any, aligner: Any) -> JointSpace:
+        """Towers + the projections of a fitted ``alignment.LiTAligner`` (offline profile)."""
+        return cls(image_encoder, text_encoder, aligner.image_proj, aligner.text_proj)
+
+    def config(self) -> dict[str, Any]:
+        return {"image_encoder": self.image_encoder.config(), "text_encoder": self.text_encoder.config(),
+                **self._digests}
+
+    @property
+    def dim(self) -> int:
+        proj = self.text_proj
+        return int(proj.out_features) if isinstance(proj, nn.Linear) else int(self.text_encoder.dim)
+
+    # -- images ---------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def encode_images(self, images: Any, size: int | None = None, batch_size: int = 64,
+                      progress: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """Global (N, D) and local (N, h*w, D) features, L2-normalised in the joint space, and (h, w)."""
+        from tqdm.auto import tqdm
+
+        from ..encoders import to_float_batch
+
+        enc = self.image_encoder
+        enc.eval()
+        size = size or enc.input_size
+        gs, ls, grid = [], [], (0, 0)
+        for i in tqdm(range(0, len(images), batch_size), desc="encode scenes", disable=not progress, leave=False):
+            x = enc.normalize(to_float_batch(images[i:i + batch_size], size))
+            g, loc = enc.forward_features(x)
+            grid = tuple(loc.shape[-2:])
+            loc = F.normalize(loc.flatten(2).transpose(1, 2).float(), dim=-1)
+            gs.append(self._proj_image(F.normalize(g.float(), dim=-1)).cpu())
+            ls.append(self._proj_image(loc).cpu())
+        return torch.cat(gs).numpy(), torch.cat(ls).numpy(), (int(grid[0]), int(grid[1]))
+
+    def _proj_image(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.image_proj
+        return F.normalize(p.to(x.device)(x) if not isinstance(p, nn.Identity) else x, dim=-1)
+
+    # -- texts ----------------------------------------------------------------------------------------
+    def project_text(self, x: torch.Tensor) -> torch.Tensor:
+        """Text tower output (..., E) -> joint space (..., D), L2-normalised; differentiable."""
+        return F.normalize(self.text_proj(F.normalize(x, dim=-1)), dim=-1)
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        t = torch.from_numpy(self.text_encoder.encode(list(texts), batch_size=batch_size))
+        return self.project_text(t).numpy()
+
+    @torch.inference_mode()
+    def encode_text_tokens(self, texts: Sequence[str], max_length: int = 32, batch_size: int = 128,
+                           progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """TaI-DPT's "texts as images": pooled (N, D), per-token (N, L, D) features in the joint space and the
+        token mask (N, L) (padding 0). Tokens play the role of an image's local features."""
+        from tqdm.auto import tqdm
+
+        te = self.text_encoder
+        pooled, tokens, masks = [], [], []
+        for i in tqdm(range(0, len(texts), batch_size), desc="encode captions", disable=not progress, leave=False):
+            chunk = list(texts[i:i + batch_size])
+            if hasattr(te, "hidden_states"):  # MiniLM: token states are what its mean pooling averages
+                ids, mask = te.token_ids(chunk, max_length=max_length)
+                emb = te.input_embeddings(ids)
+                states = te.hidden_states(emb, mask)
+                pool = te.encode_embeddings(emb, ids, mask)
+            else:  # open_clip: every position through ln_final and the text projection
+                ids, mask = te.token_ids(chunk)
+                emb = te.input_embeddings(ids)
+                x = te.transformer(emb + te.positional_embedding.to(emb.dtype), attn_mask=te.attn_mask)
+                states = te.ln_final(x) @ te.text_projection
+                pool = te.encode_embeddings(emb, ids, mask)
+                eot = ids.argmax(-1)  # tokens after the end-of-text token are padding
+                mask = (torch.arange(ids.shape[1], device=ids.device)[None] <= eot[:, None]).long()
+                states, mask = states[:, :max_length], mask[:, :max_length]
+            pad = max_length - states.shape[1]
+            if pad > 0:
+                states = F.pad(states, (0, 0, 0, pad))
+                mask = F.pad(mask, (0, pad))
+            pooled.append(self.project_text(pool.float()).cpu())
+            tokens.append(self.project_text(states.float()).cpu() * mask[..., None].cpu())
+            masks.append(mask.cpu())
+        return torch.cat(pooled).numpy(), torch.cat(tokens).numpy(), torch.cat(masks).numpy().astype(np.float32)
+
+
+class PromptLearner(nn.Module):
+    """Learned context vectors before each class name, fed through the frozen text tower (CoOp)."""
+
+    def __init__(self, joint: JointSpace, classnames: Sequence[str], n_ctx: int = 4,
+                 ctx_init: str | None = "a photo of a", learn: bool = True):
+        super().__init__()
+        self.joint, self.classnames, self.n_ctx, self.learn = joint, check_class_names(classnames), n_ctx, learn
+        te = joint.text_encoder
+        prompts = [" ".join(["X"] * n_ctx + [c]) + "." for c in self.classnames]
+        ids, mask = te.token_ids(prompts)
+        x_id = ids[0, 1]
+        if n_ctx < 1 or not bool((ids[:, 1:1 + n_ctx] == x_id).all()):
+            raise BadInputError("the text tower's tokenizer does not put the n_ctx placeholder tokens right after "
+                                "its first special token; this prompt learner needs a BERT- or CLIP-style tokenizer")
+        with torch.no_grad():
+            base = te.input_embeddings(ids).detach().float()
+            init = None
+            if ctx_init:  # CoOp's option: start from the embeddings of a hand-written context
+                init_ids, init_mask = te.token_ids([ctx_init])
+                if int(init_mask[0].sum()) - 2 == n_ctx:  # the words, without the two special tokens
+                    init = te.input_embeddings(init_ids)[0, 1:1 + n_ctx].detach().float()
+            if init is None:  # CoOp's random initialisation, at the scale of the tower's embeddings
+                init = torch.randn(n_ctx, base.shape[-1]) * float(base.std())
+        self.register_buffer("ids", ids, persistent=False)
+        self.register_buffer("mask", mask, persistent=False)
+        self.register_buffer("base", base, persistent=False)
+        self.ctx_global = nn.Parameter(init.clone(), requires_grad=learn)
+        self.ctx_local = nn.Parameter(init.clone(), requires_grad=learn)
+        self._frozen: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _encode(self, ctx: torch.Tensor) -> torch.Tensor:
+        te = self.joint.text_encoder
+        n_cls = self.base.shape[0]
+        embeds = torch.cat([self.base[:, :1], ctx[None].expand(n_cls, -1, -1), self.base[:, 1 + self.n_ctx:]], 1)
+        embeds = embeds.to(te.device, dtype=next(te.parameters()).dtype)
+        return self.joint.project_text(te.encode_embeddings(embeds, self.ids, self.mask).float())
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class text embeddings (C, D) for the global and the local branch."""
+        if self.learn and torch.is_grad_enabled():
+            return self._encode(self.ctx_global), self._encode(self.ctx_local)
+        if self.learn:  # evaluation of learned prompts: no graph, recomputed (the context may have changed)
+            with torch.no_grad():
+                return self._encode(self.ctx_global), self._encode(self.ctx_local)
+        if self._frozen is None:  # hand-written prompts never change: encode once
+            with torch.no_grad():
+                self._frozen = (self._encode(self.ctx_global), self._encode(self.ctx_local))
+        return self._frozen
+
+
+class ResidualAdapter(nn.Module):
+    """``normalize(alpha * x + (1 - alpha) * (x + MLP(x)))``; the MLP's last layer starts at zero."""
+
+    def __init__(self, dim: int, reduction: int = 4, alpha: float = 0.8):
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise BadInputError(f"alpha (weight of CLIP's frozen feature) must be in [0, 1], got {alpha}")
+        self.alpha = float(alpha)
+        hidden = max(1, dim // reduction)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, dim, bias=False))
+        nn.init.zeros_(self.mlp[2].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        adapted = x + self.mlp(x)  # A(x): a residual block that starts as the identity
+        return F.normalize(self.alpha * x + (1 - self.alpha) * adapted, dim=-1)
+
+
+@dataclass
+class T2IPALConfig:
+    """Switches and hyper-parameters of the model (each ablation is one of these)."""
+
+    n_ctx: int = 4
+    ctx_init: str | None = "a photo of a"
+    learn_prompts: bool = True
+    use_global: bool = True
+    use_local: bool = True
+    use_heatmap: bool = True
+    use_prototypes: bool = True
+    use_adapter: bool = True
+    alpha: float = 0.8
+    adapter_reduction: int = 4
+    logit_scale: float = 10.0
+    heat_temperature: float = 0.05
+
+
+# The methods of the benchmark: model switches (training data is decided by the experiment).
+METHODS: dict[str, T2IPALConfig] = {
+    "zero_shot": T2IPALConfig(learn_prompts=False, use_local=False, use_prototypes=False, use_adapter=False),
+    "tai": T2IPALConfig(use_prototypes=False, use_adapter=False),
+    "t2ipal": T2IPALConfig(),
+    "no_heatmap": T2IPALConfig(use_heatmap=False),
+    "no_prototypes": T2IPALConfig(use_prototypes=False),
+    "no_adapter": T2IPALConfig(use_adapter=False),
+    "prompt_only": T2IPALConfig(use_prototypes=False, use_adapter=False),
+    "adapter_only": T2IPALConfig(learn_prompts=False, use_prototypes=False),
+}
+
+
+class T2IPAL(nn.Module):
+    """Scores ``(B, C)`` from global ``(B, D)`` and local ``(B, P, D)`` features (mask ``(B, P)``, 1 = valid)."""
+
+    def __init__(self, joint: JointSpace, classnames: Sequence[str], config: T2IPALConfig | None = None,
+                 seed: int = 0):
+        super().__init__()
+        self.config = config or T2IPALConfig()
+        cfg = self.config
+        if not (cfg.use_global or cfg.use_local):
+            raise BadInputError("enable at least one of use_global / use_local")
+        self.joint = joint
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.prompts = PromptLearner(joint, classnames, cfg.n_ctx, cfg.ctx_init, learn=cfg.learn_prompts)
+            dim = joint.dim
+            self.adapter = ResidualAdapter(dim, cfg.adapter_reduction, cfg.alpha) if cfg.use_adapter else None
+            if cfg.use_prototypes:
+                with torch.no_grad():
+                    init = self.prompts._encode(self.prompts.ctx_local)
+                self.prototypes = nn.Parameter(init.clone())
+            else:
+                self.prototypes = None
+
+    def train(self, mode: bool = True) -> T2IPAL:
+        """Train mode for the learned parts only: the frozen towers stay in eval mode (no dropout)."""
+        super().train(mode)
+        self.joint.eval()
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if p.requires_grad and not _frozen_name(n)]
+
+    def _adapt(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adapter(x) if self.adapter is not None else x
+
+    def forward(self, global_feats: torch.Tensor, local_feats: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, return_parts: bool = False) -> Any:
+        cfg = self.config
+        t_g, t_l = self.prompts()
+        parts: dict[str, torch.Tensor] = {}
+        if cfg.use_global:
+            parts["global"] = self._adapt(global_feats) @ t_g.T
+        if cfg.use_local:
+            if local_feats is None:
+                raise BadInputError("this configuration uses local features: pass local_feats (B, P, D)")
+            loc = self._adapt(local_feats)
+            heat = torch.einsum("bpd,cd->bcp", loc, t_l)  # class-wise heatmaps
+            valid = torch.ones_like(heat[:, :1]) if mask is None else mask[:, None, :].to(heat.dtype)
+            if cfg.use_heatmap:
+                w = (heat / cfg.heat_temperature).masked_fill(valid == 0, float("-inf")).softmax(-1)
+            else:
+                w = valid.expand_as(heat) / valid.sum(-1, keepdim=True).clamp_min(1)
+            parts["local"] = (w * heat).sum(-1)
+            if self.prototypes is not None:
+                region = F.normalize(torch.einsum("bcp,bpd->bcd", w, loc), dim=-1)
+                parts["prototype"] = (region * F.normalize(self.prototypes, dim=-1)[None]).sum(-1)
+            parts["heatmap"] = heat
+        scores = [v for k, v in parts.items() if k != "heatmap"]
+        logits = cfg.logit_scale * torch.stack(scores).mean(0)
+        return (logits, parts) if return_parts else logits
+
+    @torch.no_grad()
+    def heatmaps(self, local_feats: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
+        """Class-wise heatmaps (B, C, h, w): cosine of each (adapted) local feature to each local class text."""
+        _, t_l = self.prompts()
+        heat = torch.einsum("bpd,cd->bcp", self._adapt(local_feats), t_l)
+        return heat.reshape(heat.shape[0], heat.shape[1], *grid).cpu().numpy()
+
+    def describe(self) -> dict[str, Any]:
+        return {**asdict(self.config), "n_trainable": int(sum(p.numel() for p in self.trainable_parameters()))}
+
+    def learned_state(self) -> dict[str, torch.Tensor]:
+        """The trained tensors only (prompts, adapter, prototypes), for safetensors files."""
+        return {n: p.detach().cpu().contiguous() for n, p in self.named_parameters() if not _frozen_name(n)}
+
+    def load_learned_state(self, state: dict[str, torch.Tensor]) -> T2IPAL:
+        """Inverse of ``learned_state`` (e.g. from ``safetensors.torch.load_file``)."""
+        own = dict(self.named_parameters())
+        missing = sorted(set(self.learned_state()) - set(state))
+        if missing:
+            raise BadInputError(f"the saved state lacks {missing}: it was saved from another configuration")
+        with torch.no_grad():
+            for k, v in state.items():
+                own[k].copy_(v)
+        return self
+
+
+def _frozen_name(name: str) -> bool:
+    return name.startswith("joint.") or ".joint." in name
