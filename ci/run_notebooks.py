@@ -191,7 +191,9 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
         status, detail = "FAILED", "papermill wrote no output notebook"
     if status == "ok":
         os.replace(tmp_path, out_path)
-    elif tmp_path.exists():
+    else:
+        out_path.unlink(missing_ok=True)  # never let the book show outputs of an older version
+    if status != "ok" and tmp_path.exists():
         failed_dir.mkdir(parents=True, exist_ok=True)
         shutil.move(str(tmp_path), failed_dir / f"{stem}.ipynb")
         detail += f"  (executed notebook kept in {(failed_dir / f'{stem}.ipynb').relative_to(ROOT)})"
@@ -318,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         print(f"    {r['status']} in {r['seconds']:.1f} s {r['detail']}", flush=True)
     for py in sources:
-        if py not in selected and placeholder(py, stage):
-            print(f"WARNING: notebooks/{py.stem} was never executed; its page will show no outputs")
+        if placeholder(py, stage):
+            print(f"WARNING: notebooks/{py.stem} has no successful run; its page will show no outputs")
     shutil.rmtree(stage / "notebooks" / ".runs", ignore_errors=True)
 
     total = time.perf_counter() - t_all

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,12 @@ class CheckFailed(AssertionError):
     """The asset loaded but its output is not what the real weights give."""
 
 
+def _fresh(role: str, name: str, **kwargs: object) -> Any:
+    """Load through the backend's own loader, bypassing ``zoo.load``'s per-process reuse: the point is to
+    read the files on disk now, even when this process already holds a copy."""
+    return zoo.resolve(role, name).load(**kwargs)
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise CheckFailed(message)
@@ -53,7 +60,7 @@ def _require(ok: bool, message: str) -> None:
 def _check_smollm2() -> str:
     from .prompts import PREFIX
 
-    writer = zoo.load("prompt_writer", "smollm2-135m-instruct")
+    writer = _fresh("prompt_writer", "smollm2-135m-instruct")
     text = writer.write_class("cat", 0, 1, 0)[0]
     _require(text.startswith(PREFIX.format("cat")) and len(text) > len(PREFIX.format("cat")) + 3,
              f"generated text does not follow the format: {text!r}")
@@ -74,7 +81,7 @@ def _check_efficientnet(variant: int) -> Callable[[], str]:
         h, w = image.shape[:2]
         s = min(h, w)
         square = image[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        enc = zoo.load("image_encoder", f"efficientnet-lite{variant}", input_size=_NATIVE_SIZE[variant])
+        enc = _fresh("image_encoder", f"efficientnet-lite{variant}", input_size=_NATIVE_SIZE[variant])
         probs = enc.imagenet_logits(square[None]).softmax(-1)[0]
         top5 = probs.topk(5).indices.tolist()
         feats = enc.encode(square[None])
@@ -88,7 +95,7 @@ def _check_efficientnet(variant: int) -> Callable[[], str]:
 
 
 def _check_minilm() -> str:
-    enc = zoo.load("text_encoder", "minilm-l6-v2")
+    enc = _fresh("text_encoder", "minilm-l6-v2")
     f = enc.encode(["a photo of a dog", "a photo of a puppy", "a bowl of soup"])
     near, far = float(f[0] @ f[1]), float(f[0] @ f[2])
     _require(f.shape == (3, 384) and near > far, f"cos(dog, puppy)={near:.2f} <= cos(dog, soup)={far:.2f}")
@@ -113,8 +120,8 @@ def _check_clip_bpe() -> str:
 
 
 def _check_fashion_mnist() -> str:
-    train = zoo.load("dataset", "fashion-mnist", split="train")
-    test = zoo.load("dataset", "fashion-mnist", split="test")
+    train = _fresh("dataset", "fashion-mnist", split="train")
+    test = _fresh("dataset", "fashion-mnist", split="test")
     for ds, n in ((train, 60000), (test, 10000)):
         _require(ds.images.shape == (n, 28, 28) and ds.images.dtype == np.uint8, f"{ds.split}: {ds.images.shape}")
         _require(np.bincount(ds.labels, minlength=10).tolist() == [n // 10] * 10, f"{ds.split}: unbalanced labels")
@@ -123,7 +130,7 @@ def _check_fashion_mnist() -> str:
 
 def _check_generator() -> str:
     zoo.asset_path("lgclip-fmnist-generator")  # MissingAssetError with the install hint when absent
-    gen = zoo.load("generator", "lgclip-fmnist-ddpm", steps=4)
+    gen = _fresh("generator", "lgclip-fmnist-ddpm", steps=4)
     images = gen.generate(["bag, which has a long strap."], [0])
     _require(images.dtype == np.uint8 and images.ndim == 4 and images.shape[0] == 1 and images.shape[-1] == 3,
              f"generated {images.dtype} {images.shape}, expected uint8 (1, H, W, 3)")

@@ -132,7 +132,8 @@ class EfficientNetLiteEncoder(ImageEncoder):
         self.model = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
         state = torch.load(weights, map_location="cpu", weights_only=True)
         target = self.model.state_dict()
-        if len(state) != len(target) or any(a.shape != b.shape for a, b in zip(state.values(), target.values(), strict=True)):
+        if len(state) != len(target) or any(
+                a.shape != b.shape for a, b in zip(state.values(), target.values(), strict=True)):
             raise RuntimeError(f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
         # Same architecture, different parameter names (lukemelas vs timm): map in order, shapes checked above.
         self.model.load_state_dict(dict(zip(target.keys(), state.values(), strict=True)))

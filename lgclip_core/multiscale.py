@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .encoders import ImageEncoder, Images, to_float_batch
+from .encoders import ImageEncoder, Images
 from .errors import BadInputError
 
 RATIO = (3 / 4, 4 / 3)  # torchvision RandomResizedCrop's default aspect-ratio range
@@ -35,10 +35,12 @@ def crop_box(height: int, width: int, area_fraction: float, gen: torch.Generator
              ratio: tuple[float, float] = RATIO) -> tuple[int, int, int, int]:
     """(top, left, h, w) drawn exactly as torchvision's RandomResizedCrop.get_params, from ``gen``."""
     area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    log_ratio = torch.log(torch.tensor(ratio))
     for _ in range(10):
-        target_area = area * area_fraction
-        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=gen).item())
+        # torchvision draws the area fraction even when scale=(f, f): the draw is kept so that the same seed
+        # gives the same crop as RandomResizedCrop.get_params under torch.manual_seed.
+        target_area = area * torch.empty(1).uniform_(area_fraction, area_fraction, generator=gen).item()
+        aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=gen)).item()
         w = int(round(math.sqrt(target_area * aspect)))
         h = int(round(math.sqrt(target_area / aspect)))
         if 0 < w <= width and 0 < h <= height:
@@ -60,12 +62,26 @@ def multiscale_crops(images: Images, scale: int, n_scales: int, size: int, seed:
     """Crops covering scale/n_scales of each image's area, resized to ``size`` -> float (N, 3, size, size)."""
     out = []
     for i, img in enumerate(images):
-        x = to_float_batch(np.asarray(img)[None], max(np.asarray(img).shape[:2]))  # native resolution, RGB
+        x = _native_float(np.asarray(img))  # native resolution and aspect ratio, RGB
         gen = torch.Generator().manual_seed(hash_seed(seed, scale, start_index + i))
         top, left, h, w = crop_box(x.shape[-2], x.shape[-1], scale / n_scales, gen)
         crop = x[:, :, top:top + h, left:left + w]
         out.append(F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
     return torch.cat(out).clamp_(0, 1)
+
+
+def _native_float(img: np.ndarray) -> torch.Tensor:
+    """One uint8 image (H, W) or (H, W, 1|3) -> float (1, 3, H, W) in [0, 1], not resized (so a crop's area
+    fraction and aspect ratio refer to the original image, as RandomResizedCrop on a PIL image does)."""
+    if img.dtype != np.uint8:
+        raise BadInputError(f"images must be uint8 arrays (0..255), got dtype {img.dtype}")
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+        raise BadInputError(f"an image must be (H, W) or (H, W, 3) uint8, got shape {img.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(img)).float() / 255.0
+    t = t[None].expand(3, -1, -1) if t.ndim == 2 else t.permute(2, 0, 1)
+    return t[None]
 
 
 def hash_seed(seed: int, scale: int, index: int) -> int:
@@ -88,7 +104,8 @@ class MultiScaleEncoder:
 
     def config(self) -> dict:
         return {"encoder": self.encoder.config(), "n_scales": self.n_scales, "scales": self.scales,
-                "seed": self.seed, "fusion": "s/sum(s), L2-normalised per scale and after fusion"}
+                "seed": self.seed, "fusion": "s/sum(s), L2-normalised per scale and after fusion",
+                "crop": "torchvision-get_params-v2"}
 
     def weights(self) -> np.ndarray:
         s = np.asarray(self.scales, dtype=np.float64)

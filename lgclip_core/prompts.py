@@ -200,7 +200,7 @@ class LLMWriter:
             if not todo:
                 break
             raw = self.sample(classname, [aspects[i] for i in todo], seed + index + 1_000_003 * attempt)
-            for i, text in zip(todo, raw):
+            for i, text in zip(todo, raw, strict=True):
                 result[i] = clean_description(classname, text)
         good = [r for r in result if r is not None]
         if not good:

@@ -256,8 +256,9 @@ def _real_references(cfg: LGCLIPConfig, encoder: Any, single: Any, t_single: np.
         accs = []
         for d in range(cfg.kshot_draws):
             rng = np.random.default_rng(cfg.seed + d)
-            idx = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), shots, replace=False)
-                                  for c in range(k)])
+            # a class with fewer than `shots` real images (tiny data sets) contributes all it has
+            idx = np.concatenate([rng.choice(pool, min(shots, len(pool)), replace=False)
+                                  for pool in (np.flatnonzero(train.labels == c) for c in range(k))])
             accs.append(PrototypeClassifier(classes=np.arange(k)).fit(f[idx], train.labels[idx]).score(t_single, y))
         out[f"real_{shots}shot"] = float(np.mean(accs))
     out["real_class_means"] = float(PrototypeClassifier(classes=np.arange(k)).fit(f, train.labels).score(t_single, y))

@@ -278,6 +278,11 @@ class T2IPAL(nn.Module):
                 self.prototypes = nn.Parameter(init.clone())
             else:
                 self.prototypes = None
+        self.to(joint.text_encoder.device)  # learned parts live with the text tower (GPU in the paper profile)
+
+    @property
+    def device(self) -> torch.device:
+        return self.prompts.base.device
 
     def train(self, mode: bool = True) -> T2IPAL:
         """Train mode for the learned parts only: the frozen towers stay in eval mode (no dropout)."""
@@ -294,6 +299,10 @@ class T2IPAL(nn.Module):
     def forward(self, global_feats: torch.Tensor, local_feats: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, return_parts: bool = False) -> Any:
         cfg = self.config
+        dev = self.device
+        global_feats = global_feats.to(dev)
+        local_feats = None if local_feats is None else local_feats.to(dev)
+        mask = None if mask is None else mask.to(dev)
         t_g, t_l = self.prompts()
         parts: dict[str, torch.Tensor] = {}
         if cfg.use_global:
@@ -321,7 +330,7 @@ class T2IPAL(nn.Module):
     def heatmaps(self, local_feats: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
         """Class-wise heatmaps (B, C, h, w): cosine of each (adapted) local feature to each local class text."""
         _, t_l = self.prompts()
-        heat = torch.einsum("bpd,cd->bcp", self._adapt(local_feats), t_l)
+        heat = torch.einsum("bpd,cd->bcp", self._adapt(local_feats.to(self.device)), t_l)
         return heat.reshape(heat.shape[0], heat.shape[1], *grid).cpu().numpy()
 
     def describe(self) -> dict[str, Any]:

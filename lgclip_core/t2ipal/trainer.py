@@ -110,12 +110,13 @@ def train(model: T2IPAL, data: FeatureSet, config: TrainConfig | None = None, se
         losses = []
         for i in range(0, n, cfg.batch_size):
             g, loc, m, y = data.batch(perm[i:i + cfg.batch_size])
-            loss = loss_fn(model(g, loc, m), y, **kwargs)
+            logits = model(g, loc, m)
+            loss = loss_fn(logits, y.to(logits.device), **kwargs)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         result.step_losses.extend(losses)
         result.epoch_losses.append(float(np.mean(losses)))
         bar.set_postfix(loss=f"{result.epoch_losses[-1]:.4f}")

@@ -1,0 +1,245 @@
+"""The reproduction report: the papers' numbers, our paper-profile runs and our offline runs, side by side.
+
+Everything comes from files, never from numbers typed into a notebook:
+
+* ``book/data/paper_lgclip.csv`` and ``book/data/paper_t2ipal.csv``: numbers quoted in the project's paper notes,
+  one row per (dataset, backbone, method, metric), each with its source and whether it was verified against the
+  paper's PDF (``paper_table``);
+* results JSON files written by the commands (``collect_results``):
+
+  ============================================  ==========================================================
+  ``results/offline/lgclip.json``               ``lgclip reproduce lgclip --out results/offline``
+  ``results/offline/t2ipal.json``               ``lgclip reproduce t2ipal --out results/offline``
+  ``results/offline/generator.json``            ``lgclip eval-generator --out results/offline``
+  ``results/paper/<run>/lgclip.json``           ``lgclip reproduce lgclip --profile paper --dataset D
+                                                --backbone B --out results/paper/<run>``
+  ============================================  ==========================================================
+
+Values are reported in percent for accuracy, mAP, CF1, OF1 and CAS (our JSON files hold fractions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import BadInputError
+
+__all__ = ["PAPER_FILES", "EXPECTED", "LGCLIP_PAPER_METHODS", "repo_path", "paper_table", "collect_results",
+           "rows_from_lgclip", "rows_from_t2ipal", "rows_from_generator", "expected_files", "comparison_table",
+           "format_comparison", "run_offline_quick"]
+
+PAPER_FILES = {"lgclip": "book/data/paper_lgclip.csv", "t2ipal": "book/data/paper_t2ipal.csv"}
+COLUMNS = ["profile", "paper", "dataset", "backbone", "method", "metric", "value", "n_test", "file"]
+# The methods the LGCLIP paper reports (main table, ablation, and the text zero-shot context), in display order.
+LGCLIP_PAPER_METHODS = ("lgclip", "prototypes_only", "llm_only", "multiscale_only", "text_zero_shot")
+MULTILABEL_METRICS = ("mAP", "CF1", "OF1")
+SKIP_KEYS = {"manifest", "config", "timings_s", "prompts", "classnames", "environment"}
+# (pattern under the results folder, command that writes it)
+EXPECTED = [
+    ("offline/lgclip.json", "lgclip reproduce lgclip --out results/offline"),
+    ("offline/t2ipal.json", "lgclip reproduce t2ipal --out results/offline"),
+    ("offline/generator.json", "lgclip eval-generator --out results/offline"),
+    ("paper/*/lgclip.json", "lgclip reproduce lgclip --profile paper --dataset D --backbone B "
+                            "--out results/paper/D_B"),
+    ("paper/*/t2ipal.json", "lgclip reproduce t2ipal --profile paper --out results/paper/<run>"),
+]
+
+
+def repo_path(relative: str | os.PathLike) -> Path:
+    """Resolve a repository-relative path from a notebook (cwd ``notebooks/``), the repository root, or the
+    package's checkout; an absolute path is returned as it is. Falls back to the checkout's path."""
+    rel = Path(relative)
+    if rel.is_absolute():
+        return rel
+    checkout = Path(__file__).resolve().parent.parent
+    candidates = [Path.cwd() / rel, Path.cwd().parent / rel, checkout / rel]
+    for c in candidates:
+        if c.exists():
+            return c
+    return checkout / rel
+
+
+# ------------------------------------------------------------------------------------------- the papers
+def paper_table(paths: Iterable[str | os.PathLike] | None = None) -> pd.DataFrame:
+    """The papers' numbers from the CSV files (``#`` lines are comments that cite the source)."""
+    frames = []
+    for p in (paths if paths is not None else PAPER_FILES.values()):
+        path = repo_path(p)
+        if not path.exists():
+            raise BadInputError(f"paper numbers file {path} not found (it ships in the repository's book/data/)")
+        df = pd.read_csv(path, comment="#", dtype={"value": float})
+        missing = {"paper", "dataset", "backbone", "method", "metric", "value", "verified", "source"} - set(df)
+        if missing:
+            raise BadInputError(f"{path} lacks the column(s) {sorted(missing)}")
+        df["file"] = str(p)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------- our results
+def _row(profile: str, paper: str, dataset: Any, backbone: Any, method: str, metric: str, value: float,
+         n_test: Any, file: str) -> dict[str, Any]:
+    return {"profile": profile, "paper": paper, "dataset": dataset, "backbone": backbone, "method": method,
+            "metric": metric, "value": float(value), "n_test": n_test, "file": file}
+
+
+def rows_from_lgclip(result: dict[str, Any], file: str, profile: str | None = None) -> list[dict[str, Any]]:
+    """One row per method of an ``lgclip.json`` (its ``accuracy`` block), top-1 in percent."""
+    if "accuracy" not in result:
+        raise BadInputError(f"{file}: no 'accuracy' block; is this an lgclip.json written by `lgclip reproduce`?")
+    prof = profile or result.get("profile", "unknown")
+    return [_row(prof, "lgclip", result.get("dataset"), result.get("backbone"), m, "top1", 100 * float(v),
+                 result.get("n_test"), file)
+            for m, v in result["accuracy"].items() if isinstance(v, int | float)]
+
+
+def rows_from_t2ipal(result: dict[str, Any], file: str, profile: str | None = None) -> list[dict[str, Any]]:
+    """Every mAP / CF1 / OF1 value in a ``t2ipal.json``; the method is the path of keys that leads to it."""
+    prof = profile or result.get("profile", "unknown")
+    dataset = result.get("dataset")
+    backbone = result.get("backbone") or result.get("image_encoder")
+    rows: list[dict[str, Any]] = []
+
+    def walk(node: Any, path: list[str]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if str(key) in SKIP_KEYS:
+                    continue
+                if str(key) in MULTILABEL_METRICS and isinstance(value, int | float):
+                    method = "/".join(path) or "t2ipal"
+                    rows.append(_row(prof, "t2ipal", dataset, backbone, method, str(key), 100 * float(value),
+                                     result.get("n_test"), file))
+                else:
+                    walk(value, [*path, str(key)])
+
+    walk(result, [])
+    return rows
+
+
+def rows_from_generator(result: dict[str, Any], file: str, profile: str | None = None) -> list[dict[str, Any]]:
+    """The offline generator's measurements (``generator.json``): CAS in percent, Frechet distances, images/s."""
+    prof = profile or "offline"
+    name = (result.get("generator") or {}).get("name") if isinstance(result.get("generator"), dict) else None
+    rows = []
+    for key, metric, scale in [("cas", "CAS", 100), ("cas_llm_prompts", "CAS", 100),
+                               ("fd_generated_vs_test", "FD", 1), ("fd_train_vs_test", "FD", 1),
+                               ("prompt_sensitivity", "cosine distance", 1), ("images_per_s", "images/s", 1)]:
+        if isinstance(result.get(key), int | float):
+            rows.append(_row(prof, "generator", "fashion-mnist", name, key, metric, scale * float(result[key]),
+                             result.get("n_test"), file))
+    return rows
+
+
+READERS = {"lgclip": rows_from_lgclip, "t2ipal": rows_from_t2ipal, "generator": rows_from_generator}
+
+
+def collect_results(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
+    """Rows (``COLUMNS``) from every ``lgclip.json``, ``t2ipal.json`` and ``generator.json`` under
+    ``results_dir``; the profile is the JSON's own ``profile`` field, else the first folder under
+    ``results_dir`` (``offline`` or ``paper``). An absent folder gives an empty table."""
+    root = repo_path(results_dir)
+    rows: list[dict[str, Any]] = []
+    if root.exists():
+        for path in sorted(root.rglob("*.json")):
+            reader = READERS.get(path.stem)
+            if reader is None:
+                continue
+            rel = path.relative_to(root)
+            folder_profile = rel.parts[0] if len(rel.parts) > 1 else None
+            try:
+                data = json.loads(path.read_text())
+            except ValueError as exc:
+                raise BadInputError(f"{path} is not valid JSON ({exc}); re-run the command that wrote it") from exc
+            profile = data.get("profile") or folder_profile or "unknown"
+            rows += reader(data, str(Path(results_dir) / rel), profile)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def expected_files(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
+    """Which of the expected results files exist, when they were written, and the command that writes them."""
+    root = repo_path(results_dir)
+    out = []
+    for pattern, command in EXPECTED:
+        found = sorted(root.glob(pattern)) if root.exists() else []
+        if not found:
+            out.append({"file": str(Path(results_dir) / pattern), "status": "not run", "written": "",
+                        "command": command})
+        for f in found:
+            out.append({"file": str(Path(results_dir) / f.relative_to(root)), "status": "found",
+                        "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(f.stat().st_mtime)),
+                        "command": command})
+    return pd.DataFrame(out, columns=["file", "status", "written", "command"])
+
+
+# ------------------------------------------------------------------------------------- side by side
+PAPER_COL, OURS_PAPER_COL, OURS_OFFLINE_COL = "paper (quoted)", "ours, paper profile", "ours, offline"
+KEYS = ["dataset", "backbone", "method", "metric"]
+
+
+def comparison_table(paper: pd.DataFrame, ours: pd.DataFrame, paper_name: str = "lgclip",
+                     methods: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per (dataset, backbone, method, metric) that the paper or one of our runs has; columns: the
+    paper's value, ours with the paper profile, ours offline (NaN where absent; several runs of one key are
+    averaged and counted in ``runs``), and ours (paper profile) minus the paper."""
+    methods = list(methods) if methods is not None else None
+    p = paper[paper["paper"] == paper_name]
+    o = ours[ours["paper"] == paper_name]
+    if methods is not None:
+        p, o = p[p["method"].isin(methods)], o[o["method"].isin(methods)]
+    frames = [p.groupby(KEYS, dropna=False)["value"].mean().rename(PAPER_COL)]
+    for profile, col in (("paper", OURS_PAPER_COL), ("offline", OURS_OFFLINE_COL)):
+        frames.append(o[o["profile"] == profile].groupby(KEYS, dropna=False)["value"].mean().rename(col))
+    runs = o.groupby(KEYS, dropna=False)["file"].nunique().rename("runs")
+    table = pd.concat([*frames, runs], axis=1)
+    for col in (PAPER_COL, OURS_PAPER_COL, OURS_OFFLINE_COL):
+        if col not in table:
+            table[col] = np.nan
+    table["runs"] = table["runs"].fillna(0).astype(int)
+    table["ours (paper profile) - paper"] = table[OURS_PAPER_COL] - table[PAPER_COL]
+    order = {m: i for i, m in enumerate(methods or [])}
+    table = table.reset_index()
+    table["_m"] = table["method"].map(lambda m: order.get(m, len(order)))
+    table = table.sort_values(["dataset", "backbone", "_m", "method"]).drop(columns="_m")
+    return table.reset_index(drop=True)
+
+
+def _offline_dataset(name: Any) -> bool:
+    from . import zoo
+
+    backend = zoo.BACKENDS["dataset"].get(str(name))
+    return backend is not None and backend.source == "offline"
+
+
+def format_comparison(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """The comparison as display strings: a missing paper value reads "not reported", a missing paper-profile
+    run "not run", a missing offline value "not run" for an offline dataset and "needs the paper profile"
+    for the papers' datasets."""
+    out = table.copy()
+
+    def fmt(v: Any, missing: str) -> str:
+        return missing if pd.isna(v) else f"{v:.{digits}f}"
+
+    out[PAPER_COL] = [fmt(v, "not reported") for v in table[PAPER_COL]]
+    out[OURS_PAPER_COL] = [fmt(v, "not run") for v in table[OURS_PAPER_COL]]
+    out[OURS_OFFLINE_COL] = [fmt(v, "not run" if _offline_dataset(d) else "needs the paper profile")
+                             for v, d in zip(table[OURS_OFFLINE_COL], table["dataset"], strict=True)]
+    diff = "ours (paper profile) - paper"
+    out[diff] = ["" if pd.isna(v) else f"{v:+.{digits}f}" for v in table[diff]]
+    return out
+
+
+def run_offline_quick(seed: int = 2024, **overrides: Any) -> dict[str, Any]:
+    """Run the quick offline LGCLIP experiment in-process (``LGCLIPConfig.quick(**overrides)``); the result has
+    the same layout as ``results/offline/lgclip.json``. Tuples in the config may be given as lists."""
+    from .experiments.lgclip import LGCLIPConfig, run_lgclip
+
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return run_lgclip(LGCLIPConfig.quick(seed=seed, **kw), out=None, progress=False)

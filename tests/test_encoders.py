@@ -1,0 +1,97 @@
+"""Image and text towers: normalised global features, local maps, determinism, input handling, MiniLM parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lgclip_core import zoo
+from lgclip_core.errors import BadInputError
+
+
+def _images(n: int = 4, size: int = 40, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return zoo.load("image_encoder", "efficientnet-lite0")
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    return zoo.load("image_encoder", "tiny-clip")
+
+
+@pytest.mark.slow
+def test_efficientnet_global_features(lite0) -> None:
+    f = lite0.encode(_images())
+    assert f.shape == (4, 1280) and f.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(f, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(f, lite0.encode(_images()))  # deterministic
+    assert not np.allclose(f[0], f[1])  # different images, different features
+    assert lite0.config()["revision"].endswith(".pth") and lite0.config()["input_size"] == 112
+
+
+@pytest.mark.slow
+def test_efficientnet_local_maps(lite0) -> None:
+    loc = lite0.encode_local(_images(2))
+    assert loc.shape == (2, 1280, 4, 4)  # 112 px / stride 32, rounded up
+    np.testing.assert_allclose(np.linalg.norm(loc, axis=1), 1.0, atol=1e-5)
+    g, m = lite0.forward_features(lite0.normalize(torch.rand(1, 3, 112, 112)))
+    torch.testing.assert_close(g, m.mean((2, 3)))  # global = mean of the local map (before normalising)
+
+
+@pytest.mark.slow
+def test_grey_equals_replicated_rgb_and_batching(lite0) -> None:
+    grey = np.random.default_rng(1).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    np.testing.assert_allclose(lite0.encode(grey), lite0.encode(rgb), atol=1e-6)
+    one_by_one = np.concatenate([lite0.encode(rgb, batch_size=1)])
+    np.testing.assert_allclose(one_by_one, lite0.encode(rgb, batch_size=3), atol=1e-5)
+    mixed = [_images(1, 50)[0], _images(1, 30, seed=2)[0]]  # a list of different sizes
+    assert lite0.encode(mixed).shape == (2, 1280)
+
+
+def test_bad_images_are_rejected(tiny_clip) -> None:
+    with pytest.raises(BadInputError, match="uint8"):
+        tiny_clip.encode(np.zeros((2, 32, 32, 3), np.float32))
+    with pytest.raises(BadInputError, match="shape"):
+        tiny_clip.encode(np.zeros((2, 32, 32, 5), np.uint8))
+
+
+def test_open_clip_tiny_end_to_end(tiny_clip) -> None:
+    text = zoo.load("text_encoder", "tiny-clip")
+    img = tiny_clip.encode(_images(3, 32))
+    loc = tiny_clip.encode_local(_images(3, 32))
+    t = text.encode(["a photo of a cat.", "a photo of a dog."])
+    assert img.shape == (3, 32) and loc.shape == (3, 32, 4, 4) and t.shape == (2, 32)
+    for a, axis in ((img, 1), (loc, 1), (t, 1)):
+        np.testing.assert_allclose(np.linalg.norm(a, axis=axis), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(img, tiny_clip.encode(_images(3, 32)))
+    assert (img @ t.T).shape == (3, 2)
+
+
+def test_text_encoder_is_differentiable_for_prompt_learning() -> None:
+    text = zoo.load("text_encoder", "tiny-clip")
+    ids, mask = text.token_ids(["X X a photo of a cat."])
+    emb = text.input_embeddings(ids).detach()
+    ctx = torch.zeros(1, 2, emb.shape[-1], requires_grad=True)  # learned context replaces "X X"
+    out = text.encode_embeddings(torch.cat([emb[:, :1], emb[:, 1:3] + ctx, emb[:, 3:]], 1), ids, mask)
+    out.sum().backward()
+    assert ctx.grad is not None and ctx.grad.abs().sum() > 0
+    torch.testing.assert_close(out.detach().cpu().numpy(), text.encode(["X X a photo of a cat."]), atol=1e-5,
+                               rtol=0, check_dtype=False)
+
+
+@pytest.mark.slow
+def test_minilm_matches_sentence_transformers() -> None:
+    from sentence_transformers import SentenceTransformer
+
+    sentences = ["bag, which has a long leather strap.", "A photo of a sneaker.", "ankle boot", "x " * 300]
+    ours = zoo.load("text_encoder", "minilm-l6-v2").encode(sentences)
+    ref = SentenceTransformer(str(zoo.asset_path("minilm-l6-v2")), device="cpu", local_files_only=True)
+    theirs = ref.encode(sentences, convert_to_numpy=True, normalize_embeddings=True)
+    assert ours.shape == theirs.shape == (4, 384)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)

@@ -1,0 +1,175 @@
+"""Prompt writers: templates, the LLM recipe (tiny model for mechanics, SmolLM2 once for real), caching."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from lgclip_core import zoo
+from lgclip_core.cache import ArtifactCache, sha256_file
+from lgclip_core.prompts import (
+    ASPECTS,
+    LLMWriter,
+    TemplateWriter,
+    clean_description,
+    diversity,
+    write_prompts,
+)
+
+FMNIST = ["t-shirt", "sneaker", "bag"]
+
+
+# ---------------------------------------------------------------------------------------------- templates
+def test_plain_template_is_the_papers() -> None:
+    w = zoo.load("prompt_writer", "template")
+    assert w.write(["cat", "ankle boot"], n=3) == {"cat": ["A photo of a cat."] * 3,
+                                                    "ankle boot": ["A photo of a ankle boot."] * 3}
+    assert w.config()["template"] == "A photo of a {}."
+
+
+def test_openai_imagenet_templates_cycle() -> None:
+    w = zoo.load("prompt_writer", "clip-imagenet-templates")
+    out = w.write(["cat"], n=85)["cat"]
+    assert len(set(out[:80])) == 80 and out[80:] == out[:5]
+    assert out[0] == "a bad photo of a cat." and all("cat" in p for p in out)
+
+
+def test_template_writer_ignores_seed() -> None:
+    w = TemplateWriter("t", "a {} photo")
+    assert w.write(["x"], n=2, seed=1) == w.write(["x"], n=2, seed=2)
+
+
+# ------------------------------------------------------------------------------------ post-filter, diversity
+@pytest.mark.parametrize(("continuation", "expected"), [
+    (" a red body. It is nice.", "bag, which has a red body."),
+    (" a red body\nand more", "bag, which has a red body."),
+    (" a long strap, a zip and", "bag, which has a long strap, a zip and."),
+    ("   two   handles!  Yes", "bag, which has two handles!"),
+    (", like most bags, a strap.", "bag, which has, like most bags, a strap."),
+    ("", None),
+    (" .", None),
+    ("\nsomething on the next line", None),
+    (" a", None),
+])
+def test_clean_description(continuation: str, expected: str | None) -> None:
+    assert clean_description("bag", continuation) == expected
+
+
+def test_clean_description_keeps_dots_in_class_name() -> None:
+    assert clean_description("St. Bernard", " a white coat. Big.") == "St. Bernard, which has a white coat."
+
+
+def test_diversity() -> None:
+    assert diversity(["a red bag.", "A red bag"]) == 0.0
+    assert diversity(["red bag", "blue shoe"]) == 1.0
+    assert diversity(["red bag", "red shoe"]) == pytest.approx(1 - 1 / 3)
+    assert diversity(["red bag", "red shoe", "red bag"]) == pytest.approx((2 / 3 + 0 + 2 / 3) / 3)
+    assert diversity(["only one"]) == 0.0
+    plain = zoo.load("prompt_writer", "template").write(["cat"], n=5)["cat"]
+    varied = zoo.load("prompt_writer", "clip-imagenet-templates").write(["cat"], n=5)["cat"]
+    assert diversity(plain) == 0.0 < diversity(varied)
+
+
+# ---------------------------------------------------------------------------------------------- caching
+class _Counting:
+    """Wraps a writer, counts per-class calls, can fail on one class (an interrupted run)."""
+
+    def __init__(self, inner, fail_on: str | None = None):
+        self.inner, self.fail_on, self.calls = inner, fail_on, []
+        self.name, self.uses_seed = inner.name, inner.uses_seed
+
+    def config(self):
+        return self.inner.config()
+
+    def write_class(self, classname, index, n, seed):
+        if classname == self.fail_on:
+            raise KeyboardInterrupt
+        self.calls.append(classname)
+        return self.inner.write_class(classname, index, n, seed)
+
+
+def test_write_prompts_caches_and_resumes(tmp_cache: ArtifactCache) -> None:
+    w = _Counting(TemplateWriter("t", "a photo of a {}."), fail_on="sneaker")
+    with pytest.raises(KeyboardInterrupt):
+        write_prompts(w, FMNIST, n=2, cache=tmp_cache)
+    assert w.calls == ["t-shirt"]
+    w.fail_on = None
+    out = write_prompts(w, FMNIST, n=2, cache=tmp_cache)
+    assert w.calls == ["t-shirt", "sneaker", "bag"]  # t-shirt came from the cache
+    assert out == {c: [f"a photo of a {c}."] * 2 for c in FMNIST}
+    write_prompts(w, FMNIST, n=2, cache=tmp_cache)
+    assert len(w.calls) == 3
+    write_prompts(w, FMNIST, n=3, cache=tmp_cache)  # n is part of the key
+    assert len(w.calls) == 6
+
+
+def test_write_prompts_default_cache_is_session_cache() -> None:
+    import os
+
+    from lgclip_core.cache import default_cache
+
+    write_prompts(TemplateWriter("t", "{}!"), ["x"], n=1)
+    assert str(default_cache().root) == os.environ["LGCLIP_CACHE"]
+    assert default_cache().has("prompts", {"writer": TemplateWriter("t", "{}!").config(), "class": "x", "n": 1},
+                               ext="data.json")
+
+
+# ------------------------------------------------------------------------------------------ LLM (tiny)
+@pytest.fixture(scope="module")
+def tiny_writer() -> LLMWriter:
+    return zoo.load("prompt_writer", "tiny-llm")
+
+
+@pytest.mark.slow  # first use on a machine converts SmolLM2's GGUF for the tokenizer (~1 min), then < 1 s
+def test_tiny_llm_format_and_determinism(tiny_writer: LLMWriter) -> None:
+    state = torch.random.get_rng_state()
+    a = tiny_writer.write(["sneaker", "bag"], n=3, seed=7)
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's RNG is left alone
+    assert a == tiny_writer.write(["sneaker", "bag"], n=3, seed=7)
+    assert a != tiny_writer.write(["sneaker", "bag"], n=3, seed=8)
+    for c, prompts in a.items():
+        assert len(prompts) == 3
+        for p in prompts:
+            assert p.startswith(f"{c}, which has ") and "\n" not in p and p[-1] in ".!?"
+    assert tiny_writer.config()["model"].startswith("tiny-llama")
+
+
+@pytest.mark.slow
+def test_tiny_llm_seed_is_per_class_index(tiny_writer: LLMWriter) -> None:
+    pair = tiny_writer.write(["sneaker", "bag"], n=2, seed=7)
+    assert tiny_writer.write(["bag"], n=2, seed=8)["bag"] == pair["bag"]  # class 1 at seed 7 == class 0 at seed 8
+
+
+@pytest.mark.slow
+def test_llm_aspects_requested_in_turn(tiny_writer: LLMWriter) -> None:
+    texts = [tiny_writer.chat_text("bag", a) for a in ASPECTS]
+    assert all(t.endswith("bag, which has") for t in texts)
+    assert all(f"Describe the {a} of a bag." in t for a, t in zip(ASPECTS, texts, strict=True))
+    assert "<|im_start|>assistant" in texts[0]
+
+
+@pytest.mark.slow
+def test_llm_config_changes_with_decoding(tiny_writer: LLMWriter) -> None:
+    hot = LLMWriter("tiny-llm", tiny_writer.model, tiny_writer.tokenizer, tiny_writer.source, temperature=1.0)
+    assert hot.config() != tiny_writer.config() and hot.config()["temperature"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------- LLM (SmolLM2)
+@pytest.mark.slow
+def test_smollm2_writes_the_papers_format(tmp_cache: ArtifactCache) -> None:
+    w = zoo.load("prompt_writer", "smollm2-135m-instruct")
+    cfg = w.config()
+    assert cfg["gguf_sha256"] == sha256_file(zoo.asset_path("smollm2-135m-instruct"))
+    assert cfg["temperature"] == 0.7 and cfg["model"].endswith(".gguf")
+    out = write_prompts(w, ["t-shirt", "bag"], n=2, seed=2024, cache=tmp_cache)
+    for c, prompts in out.items():
+        assert len(prompts) == 2
+        for p in prompts:
+            assert p.startswith(f"{c}, which has ") and "\n" not in p
+            assert len(re.findall(r"[.!?](?:\s|$)", p)) == 1 and p[-1] in ".!?"  # exactly one sentence
+            assert len(p.split()) >= 5
+    assert tmp_cache.misses == 2
+    assert write_prompts(w, ["t-shirt", "bag"], n=2, seed=2024, cache=tmp_cache) == out
+    assert tmp_cache.hits == 2 and tmp_cache.misses == 2
