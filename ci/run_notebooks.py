@@ -175,8 +175,9 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
                             progress_bar=False, log_output=verbose)
     except Exception as exc:  # PapermillExecutionError, timeouts, dead kernels
         status = "FAILED"
-        last = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else ""
-        detail = f"{type(exc).__name__}: {last}"
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and set(ln.strip()) - set("-=")]
+        timed_out = [ln for ln in lines if "timed out" in ln]
+        detail = f"{type(exc).__name__}: {(timed_out or lines or [''])[-1][:300]}"
     seconds = time.perf_counter() - t0
     warnings: list[str] = []
     n_figures = 0

@@ -174,7 +174,7 @@ print(f"true class: {ds.classnames[ds.labels[IMAGE_INDEX]]}")
 # (`batched=False`). The two multi-scale variants must give the same features.
 
 # %%
-sub = ds.images[:N_COST] if isinstance(ds.images, np.ndarray) else ds.images[:N_COST]
+sub = ds.images[:N_COST]
 n = len(sub)
 cost = {}
 t0 = time.perf_counter()

@@ -1,0 +1,98 @@
+"""Notebook hygiene: every chapter and assignment is a jupytext pair (.py source + output-free .ipynb for Colab)
+whose two halves agree, has a `parameters` cell, and every chapter is in the book's table of contents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = ("notebooks", "assignments")
+
+
+def notebook_sources() -> list[Path]:
+    """Jupytext percent sources: .py files in the notebook folders that start with a jupytext header."""
+    return sorted(p for folder in FOLDERS for p in (ROOT / folder).glob("*.py")
+                  if p.read_text().lstrip().startswith("# ---") and "jupytext" in p.read_text()[:400])
+
+
+def committed_ipynbs() -> list[Path]:
+    return sorted(p for folder in FOLDERS for p in (ROOT / folder).glob("*.ipynb"))
+
+
+def rel(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+def cell_summary(nb: Any) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source, tuple(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+
+
+def toc_entries() -> set[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    out: set[str] = {str(toc.get("root"))}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                out.add(str(Path(str(node["file"])).with_suffix("")) if Path(str(node["file"])).suffix in (
+                    ".md", ".ipynb", ".py") else str(node["file"]))
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return out
+
+
+def test_there_are_notebooks():
+    assert any(p.parent.name == "notebooks" for p in notebook_sources())
+
+
+@pytest.mark.parametrize("py", notebook_sources(), ids=rel)
+def test_source_has_its_paired_ipynb(py):
+    assert py.with_suffix(".ipynb").exists(), f"run: .venv/bin/jupytext --to ipynb {rel(py)}"
+
+
+@pytest.mark.parametrize("ipynb", committed_ipynbs(), ids=rel)
+def test_ipynb_matches_its_py_source(ipynb):
+    py = ipynb.with_suffix(".py")
+    assert py.exists(), f"{rel(ipynb)} has no .py source"
+    assert cell_summary(jupytext.read(ipynb)) == cell_summary(jupytext.read(py)), \
+        f"{rel(ipynb)} differs from its .py: run `.venv/bin/jupytext --sync {rel(py)}` (or --to ipynb)"
+
+
+@pytest.mark.parametrize("ipynb", committed_ipynbs(), ids=rel)
+def test_ipynb_has_no_outputs(ipynb):
+    nb = nbformat.read(ipynb, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{rel(ipynb)}: cells {dirty} carry outputs or execution counts; clear them " \
+                      f"(jupyter nbconvert --clear-output --inplace {rel(ipynb)})"
+
+
+@pytest.mark.parametrize("py", notebook_sources(), ids=rel)
+def test_notebook_has_a_parameters_cell(py):
+    cells = [c for c in jupytext.read(py).cells
+             if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{rel(py)} needs exactly one code cell tagged 'parameters', has {len(cells)}"
+    compile(cells[0].source, rel(py), "exec")
+
+
+@pytest.mark.parametrize("py", [p for p in notebook_sources() if p.parent.name == "notebooks"], ids=rel)
+def test_chapter_is_in_the_toc(py):
+    assert f"notebooks/{py.stem}" in toc_entries(), \
+        f"add '      - file: notebooks/{py.stem}' to its part in _toc.yml"
+
+
+def test_toc_entries_exist():
+    for entry in toc_entries():
+        assert any((ROOT / f"{entry}{s}").exists() for s in (".md", ".py", ".ipynb")), f"_toc.yml lists {entry}"
