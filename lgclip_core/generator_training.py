@@ -255,6 +255,7 @@ def export_pipeline(unet: UNet2DConditionModel, cfg: TrainConfig, path: Path, lo
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp, safe_serialization=True)
+    store_half_precision(tmp / "unet" / "diffusion_pytorch_model.safetensors")
     n_params = sum(p.numel() for p in unet.parameters())
     card = {
         "crop": 28, "space_to_depth": cfg.space_to_depth, "sampling_defaults": cfg.sampling_defaults,
@@ -301,6 +302,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def store_half_precision(weights: Path) -> None:
+    """Store weights as float16 (halves the committed size; the pipeline computes in float32 after loading)."""
+    state = load_file(str(weights))
+    save_file({k: v.half().contiguous() if v.is_floating_point() else v for k, v in state.items()}, str(weights),
+              metadata={"format": "pt"})
 
 
 def write_model_card(pipeline_dir: str | Path) -> Path:

@@ -81,9 +81,9 @@ print(f"profile {PROFILE}; encoder {encoder.config()}; feature dimension {encode
 
 # %%
 w = fusion_weights(N_SCALES)
-scales = np.arange(1, N_SCALES + 1)
-table = pd.DataFrame({"crop area (fraction of the image)": scales / N_SCALES, "weight": w,
-                      "weight × sum(1..S)": w * scales.sum()}, index=pd.Index(scales, name="scale s"))
+scales = list(range(1, N_SCALES + 1))
+table = pd.DataFrame({"crop area (fraction of the image)": np.asarray(scales) / N_SCALES, "weight": w,
+                      "weight × sum(1..S)": w * sum(scales)}, index=pd.Index(scales, name="scale s"))
 display(table.style.format(precision=4))
 print(f"sum of the weights: {w.sum():.6f}; full view (s = {N_SCALES}) / smallest crop (s = 1): "
       f"{w[-1] / w[0]:.1f}×")
@@ -102,7 +102,7 @@ img = np.asarray(ds.images[IMAGE_INDEX])
 crops = torch.cat([multiscale_crops([img], s, N_SCALES, encoder.input_size, SEED, start_index=IMAGE_INDEX)
                    for s in scales])
 boxes = [crop_box(img.shape[0], img.shape[1], s / N_SCALES,
-                  torch.Generator().manual_seed(hash_seed(SEED, int(s), IMAGE_INDEX))) for s in scales]
+                  torch.Generator().manual_seed(hash_seed(SEED, s, IMAGE_INDEX))) for s in scales]
 fig = plt.figure(figsize=(13, 3.6))
 ax0 = fig.add_axes([0.0, 0.05, 0.25, 0.85])
 ax0.imshow(img, cmap="gray" if img.ndim == 2 else None)
