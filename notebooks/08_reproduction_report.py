@@ -136,7 +136,7 @@ if len(both):
 else:
     lines.append("* No paper-profile run exists yet, so no paper number is checked here; `how_to_run` gives the "
                  "GPU commands.")
-off = lgclip_table.dropna(subset=[report.OURS_OFFLINE_COL]).set_index("method")[report.OURS_OFFLINE_COL]
+off = lgclip_table.dropna(subset=[report.OURS_OFFLINE_COL]).groupby("method")[report.OURS_OFFLINE_COL].mean()
 if {"lgclip", "text_zero_shot"} <= set(off.index):
     verdict = "above" if off["lgclip"] > off["text_zero_shot"] else "below"
     lines.append(f"* Offline, LGCLIP reaches {off['lgclip']:.2f}% and is {verdict} the offline text zero-shot "
