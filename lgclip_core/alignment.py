@@ -69,7 +69,7 @@ class LiTAligner:
                 loss.backward()
                 opt.step()
                 sched.step()
-                self.loss_history.append(float(loss))
+                self.loss_history.append(float(loss.detach()))
         return self
 
     def _check(self) -> None:
