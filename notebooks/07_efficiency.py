@@ -212,9 +212,9 @@ if len(memory):
 
 # %% [markdown]
 # Within one process, `peak_memory` separates two kinds of memory of a single encoder call: the Python heap that
-# `tracemalloc` sees (Python objects and numpy arrays, e.g. the uint8 batch and the returned features) and the
-# growth of the resident set, which also includes torch's activations (torch's CPU allocator is invisible to
-# tracemalloc).
+# `tracemalloc` sees (Python objects and the arrays numpy allocates itself) and the growth of the resident set,
+# which also includes torch's activations and the feature arrays that torch allocates and numpy merely wraps
+# (torch's CPU allocator is invisible to tracemalloc, so the first number stays small).
 
 # %%
 ds = zoo.load("dataset", DATASET, split="test")

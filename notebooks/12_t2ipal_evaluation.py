@@ -140,7 +140,7 @@ if claim:
 
 # %%
 show = [m for m in ("zero_shot", "tai", "t2ipal") if m in results["per_class_ap"]]
-ap = pd.DataFrame({m: 100 * np.asarray(results["per_class_ap"][m]) for m in show}, index=names)
+ap = pd.DataFrame({m: 100 * np.asarray(results["per_class_ap"][m], dtype=float) for m in show}, index=names)
 ax = ap.plot.bar(figsize=(11, 3.6), rot=30, width=0.8)
 ax.set_ylabel("AP (%) (mean over seeds)")
 ax.set_title("per-class AP on the real test scenes")

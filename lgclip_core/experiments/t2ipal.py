@@ -338,6 +338,15 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
     return results
 
 
+def _mean_or_none(rows: list[list[float]]) -> list[float | None]:
+    """Column means over seeds; None (valid JSON) for a class without a positive test image."""
+    a = np.asarray(rows, dtype=np.float64)
+    ok = ~np.isnan(a).all(0)
+    out = np.full(a.shape[1], np.nan)
+    out[ok] = np.nanmean(a[:, ok], axis=0)
+    return [float(v) if np.isfinite(v) else None for v in out]
+
+
 def summarize(prep: Prepared, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Mean and std over seeds per method, the target checks and the gap to the paper's claim."""
     def stat(key: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -352,7 +361,7 @@ def summarize(prep: Prepared, runs: dict[str, list[dict[str, Any]]]) -> dict[str
     for key in ("map", "cf1", "of1"):
         res[key], res[f"{key}_std"] = stat(key)
     res["map_per_seed"] = {m: [r["map"] for r in rs] for m, rs in runs.items()}
-    res["per_class_ap"] = {m: np.nanmean([r["per_class_ap"] for r in rs], axis=0).tolist() for m, rs in runs.items()}
+    res["per_class_ap"] = {m: _mean_or_none([r["per_class_ap"] for r in rs]) for m, rs in runs.items()}
     res["loss_curves"] = {m: [r["epoch_losses"] for r in rs] for m, rs in runs.items()}
     res["train_seconds"] = {m: float(np.sum([r["train_seconds"] for r in rs])) for m, rs in runs.items()}
     m, sd = res["map"], res["map_std"]

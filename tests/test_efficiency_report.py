@@ -1,0 +1,147 @@
+"""lgclip_core.efficiency (measuring helpers) and lgclip_core.report (the reproduction report's tables)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lgclip_core import efficiency as eff
+from lgclip_core import report
+
+
+# ------------------------------------------------------------------------------------------- efficiency
+def test_count_parameters_and_bytes():
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.BatchNorm1d(5))
+    expected = sum(p.numel() for p in m.parameters())
+    assert eff.count_parameters(m) == expected
+    buffers = sum(b.numel() * b.element_size() for b in m.buffers())
+    assert eff.parameter_bytes(m) == 4 * expected + buffers
+    assert eff.parameter_bytes(m, include_buffers=False) == 4 * expected
+    m[0].weight.requires_grad_(False)
+    assert eff.count_parameters(m, trainable_only=True) == expected - m[0].weight.numel()
+
+
+def test_shared_parameters_counted_once():
+    lin = torch.nn.Linear(4, 4)
+    tied = torch.nn.ModuleList([lin, lin])
+    assert eff.count_parameters(tied) == eff.count_parameters(lin)
+
+
+def test_throughput_times_the_calls():
+    calls = []
+
+    def fn(batch):
+        calls.append(len(batch))
+        time.sleep(0.02)
+
+    t = eff.throughput(fn, list(range(10)), repeats=3, warmup=2)
+    assert len(calls) == 5 and t.items == 10 and len(t.seconds) == 3
+    assert 0.015 < t.median_s < 0.5
+    assert t.items_per_s == pytest.approx(10 / t.median_s)
+    with pytest.raises(ValueError):
+        eff.throughput(fn, [1], repeats=0)
+
+
+def test_peak_memory_sees_a_numpy_allocation():
+    size = 40 * 2**20
+
+    def allocate():
+        a = np.ones(size, dtype=np.uint8)
+        return int(a[::4096].sum())
+
+    result, rep = eff.peak_memory(allocate)
+    assert result == len(range(0, size, 4096))
+    assert rep.python_peak_bytes >= size
+    assert rep.rss_peak_bytes >= rep.rss_before_bytes > 0
+
+
+def test_cost_models():
+    n = np.array([0, 10, 100])
+    np.testing.assert_allclose(eff.total_cost(5.0, 0.5, n), [5.0, 10.0, 55.0])
+    assert eff.break_even(10.0, 1.0, 0.0, 2.0) == pytest.approx(10.0)
+    assert eff.break_even(10.0, 2.0, 0.0, 1.0) is None  # A costs more up front and per item
+    assert eff.break_even(1.0, 1.0, 2.0, 1.0) is None
+    assert eff.amortisation_point(100.0, 0.5) == pytest.approx(200.0)
+    assert eff.amortisation_point(100.0, 1.0, share=0.1) == pytest.approx(900.0)
+    with pytest.raises(ValueError):
+        eff.amortisation_point(1.0, 1.0, share=1.0)
+
+
+# ---------------------------------------------------------------------------------------------- report
+def test_paper_table_cites_its_source_and_is_marked_unverified():
+    p = report.paper_table()
+    assert set(p.paper) == {"lgclip", "t2ipal"}
+    assert (p.verified == "no").all() and p.source.str.len().gt(10).all()
+    assert p.value.between(0, 100).all()
+    assert not p.duplicated(["paper", "dataset", "backbone", "method", "metric"]).any()
+    from lgclip_core import zoo
+
+    lg = p[p.paper == "lgclip"]
+    assert set(lg.dataset) <= set(zoo.BACKENDS["dataset"])
+    assert set(lg.backbone) <= set(zoo.BACKENDS["image_encoder"])
+
+
+def write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_collect_and_compare(tmp_path):
+    results = tmp_path / "results"
+    write(results / "offline" / "lgclip.json", {"profile": "offline", "dataset": "fashion-mnist",
+                                                "backbone": "efficientnet-lite0", "n_test": 100,
+                                                "accuracy": {"lgclip": 0.5, "real_1shot": 0.25}})
+    write(results / "paper" / "pets_b32" / "lgclip.json", {"dataset": "oxford-pets", "backbone": "clip-vit-b-32",
+                                                           "accuracy": {"lgclip": 0.6}})
+    write(results / "offline" / "t2ipal.json", {"profile": "offline", "dataset": "scenes",
+                                                "results": {"t2ipal": {"mAP": 0.7, "CF1": 0.5}},
+                                                "manifest": {"mAP": 0.1}})
+    write(results / "offline" / "generator.json", {"cas": 0.8, "images_per_s": 12.0,
+                                                   "generator": {"name": "g"}})
+    ours = report.collect_results(results)
+    assert set(ours.profile) == {"offline", "paper"}  # the paper run's profile comes from its folder
+    lg = ours[ours.paper == "lgclip"].set_index(["profile", "method"]).value
+    assert lg[("offline", "lgclip")] == pytest.approx(50.0) and lg[("paper", "lgclip")] == pytest.approx(60.0)
+    t2 = ours[ours.paper == "t2ipal"]
+    assert sorted(t2.metric) == ["CF1", "mAP"] and set(t2.method) == {"results/t2ipal"}  # manifest skipped
+    assert ours[(ours.paper == "generator") & (ours.method == "cas")].value.item() == pytest.approx(80.0)
+
+    table = report.comparison_table(report.paper_table(), ours, "lgclip", methods=report.LGCLIP_PAPER_METHODS)
+    row = table[(table.dataset == "oxford-pets") & (table.backbone == "clip-vit-b-32")
+                & (table.method == "lgclip")].iloc[0]
+    paper_value = report.paper_table().query(
+        "dataset == 'oxford-pets' and backbone == 'clip-vit-b-32' and method == 'lgclip'").value.item()
+    assert row[report.PAPER_COL] == pytest.approx(paper_value)
+    assert row[report.OURS_PAPER_COL] == pytest.approx(60.0)
+    assert row["ours (paper profile) - paper"] == pytest.approx(60.0 - paper_value)
+    assert "real_1shot" not in set(table.method)  # not a method the paper reports
+
+    shown = report.format_comparison(table)
+    cub = shown[(shown.dataset == "cub200") & (shown.method == "lgclip")].iloc[0]
+    assert cub[report.OURS_PAPER_COL] == "not run" and cub[report.OURS_OFFLINE_COL] == "needs the paper profile"
+    fm = shown[(shown.dataset == "fashion-mnist") & (shown.method == "lgclip")].iloc[0]
+    assert fm[report.PAPER_COL] == "not reported" and fm[report.OURS_OFFLINE_COL] == "50.00"
+
+    files = report.expected_files(results).set_index("file").status
+    assert files[str(results / "offline" / "lgclip.json")] == "found"
+    assert (files == "not run").sum() == 1  # only results/paper/*/t2ipal.json
+
+
+def test_missing_results_folder_gives_empty_table(tmp_path):
+    ours = report.collect_results(tmp_path / "nothing")
+    assert isinstance(ours, pd.DataFrame) and ours.empty and list(ours.columns) == report.COLUMNS
+    table = report.comparison_table(report.paper_table(), ours, "lgclip", methods=report.LGCLIP_PAPER_METHODS)
+    assert table[report.OURS_PAPER_COL].isna().all() and table[report.PAPER_COL].notna().all()
+
+
+def test_broken_json_names_the_file(tmp_path):
+    (tmp_path / "offline").mkdir()
+    (tmp_path / "offline" / "lgclip.json").write_text("{not json")
+    with pytest.raises(report.BadInputError, match="lgclip.json"):
+        report.collect_results(tmp_path)
