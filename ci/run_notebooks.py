@@ -237,6 +237,19 @@ def placeholder(py: Path, stage: Path) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ main
+def known_failures(path: Path = ROOT / "ci" / "known_failures.txt") -> dict[str, str]:
+    """Chapters whose failure is tracked as an open problem (``stem  # reason`` per line): they still execute and
+    are reported, their page shows no outputs, but they do not fail the run. Keep the list empty."""
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        stem, _, reason = line.partition("#")
+        if stem.strip():
+            out[stem.strip()] = reason.strip() or "no reason given"
+    return out
+
+
 def parse_set(items: list[str]) -> dict[str, Any]:
     import yaml
 
@@ -340,8 +353,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['figures']} figure(s){note}")
         if r["status"] != "ok":
             print(f"  {'':<{width}}  {r['detail']}")
-    n_failed = sum(r["status"] != "ok" for r in results)
-    print(f"  {'total':<{width}}  {total:8.1f} s  {len(results) - n_failed} ok, {n_failed} failed")
+    known = known_failures()
+    n_failed = sum(r["status"] != "ok" and r["notebook"] not in known for r in results)
+    n_known = sum(r["status"] != "ok" and r["notebook"] in known for r in results)
+    for r in results:
+        if r["notebook"] in known:
+            print(f"  NOTE {r['notebook']} is listed in ci/known_failures.txt ({known[r['notebook']]}): "
+                  + ("it failed, which does not fail this run" if r["status"] != "ok"
+                     else "it now passes: remove it from the list"))
+    print(f"  {'total':<{width}}  {total:8.1f} s  {len(results) - n_failed - n_known} ok, {n_failed} failed, "
+          f"{n_known} known failure(s)")
     summary_path = ROOT / "_build" / "run_notebooks.json"
     summary_path.parent.mkdir(exist_ok=True)
     summary_path.write_text(json.dumps({"mode": mode, "total_seconds": round(total, 1), "results": results},
