@@ -163,7 +163,7 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
         raise ConfigError(f"{stem}: unknown parameter(s) {unknown}; the parameters cell defines {names}")
     failed_dir = ROOT / "_build" / "failed"
     out_path = stage / "notebooks" / f"{stem}.ipynb"
-    tmp_path = stage / "notebooks" / ".runs" / f"{stem}.ipynb"
+    tmp_path = stage / "notebooks" / f".runs-{os.getpid()}" / f"{stem}.ipynb"
     tmp_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     status, detail = "ok", ""
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     for py in sources:
         if placeholder(py, stage):
             print(f"WARNING: notebooks/{py.stem} has no successful run; its page will show no outputs")
-    shutil.rmtree(stage / "notebooks" / ".runs", ignore_errors=True)
+    shutil.rmtree(stage / "notebooks" / f".runs-{os.getpid()}", ignore_errors=True)
 
     total = time.perf_counter() - t_all
     width = max(len(r["notebook"]) for r in results)

@@ -258,7 +258,7 @@ class TextEncoder(nn.Module):
 class MiniLMTextEncoder(TextEncoder):
     """all-MiniLM-L6-v2 as sentence-transformers defines it: BERT, mean pooling over tokens, L2 norm."""
 
-    def __init__(self, max_length: int = 128):
+    def __init__(self, max_length: int = 256):  # sentence_bert_config.json: max_seq_length 256
         from transformers import AutoModel, AutoTokenizer
 
         super().__init__()

@@ -61,6 +61,8 @@ CLASSES = ["t-shirt", "sneaker", "bag"]  # class names given to the prompt write
 DATASET = "fashion-mnist"  # dataset whose test images are embedded
 
 # %%
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -202,7 +204,7 @@ prompts = write_prompts(writer, CLASSES, n=N_PROMPTS, seed=SEED)
 for cls, texts in prompts.items():
     print(f"{cls}:")
     for t in texts:
-        print(f"   - {t}")
+        print(textwrap.fill(t, width=96, initial_indent="   - ", subsequent_indent="     "))
 
 # %% [markdown]
 # ## Real images → features

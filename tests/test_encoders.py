@@ -89,7 +89,8 @@ def test_text_encoder_is_differentiable_for_prompt_learning() -> None:
 def test_minilm_matches_sentence_transformers() -> None:
     from sentence_transformers import SentenceTransformer
 
-    sentences = ["bag, which has a long leather strap.", "A photo of a sneaker.", "ankle boot", "x " * 300]
+    sentences = ["bag, which has a long leather strap.", "A photo of a sneaker.", "ankle boot",
+                 "x " * 300]  # longer than the 256-token limit: both must truncate at the same place
     ours = zoo.load("text_encoder", "minilm-l6-v2").encode(sentences)
     ref = SentenceTransformer(str(zoo.asset_path("minilm-l6-v2")), device="cpu", local_files_only=True)
     theirs = ref.encode(sentences, convert_to_numpy=True, normalize_embeddings=True)
