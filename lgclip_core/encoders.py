@@ -35,7 +35,7 @@ def to_float_batch(images: Images, size: int) -> torch.Tensor:
     for arr in batch:
         if arr.dtype != np.uint8:
             raise BadInputError(f"images must be uint8 arrays (0..255), got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = torch.from_numpy(np.array(arr, copy=True))  # a writable copy: FMNIST arrays are read-only
         if t.ndim == 3:  # (N, H, W) grey
             t = t[:, None].expand(-1, 3, -1, -1)
         elif t.ndim == 4 and t.shape[-1] in (1, 3):

@@ -164,13 +164,13 @@ def test_smollm2_writes_the_papers_format(tmp_cache: ArtifactCache) -> None:
     cfg = w.config()
     assert cfg["gguf_sha256"] == sha256_file(zoo.asset_path("smollm2-135m-instruct"))
     assert cfg["temperature"] == 0.7 and cfg["model"].endswith(".gguf")
-    out = write_prompts(w, ["t-shirt", "bag"], n=2, seed=2024, cache=tmp_cache)
+    out = write_prompts(w, ["bag"], n=2, seed=2024, cache=tmp_cache)  # ~3 s per sample on one free core
     for c, prompts in out.items():
         assert len(prompts) == 2
         for p in prompts:
             assert p.startswith(f"{c}, which has ") and "\n" not in p
             assert len(re.findall(r"[.!?](?:\s|$)", p)) == 1 and p[-1] in ".!?"  # exactly one sentence
             assert len(p.split()) >= 5
-    assert tmp_cache.misses == 2
-    assert write_prompts(w, ["t-shirt", "bag"], n=2, seed=2024, cache=tmp_cache) == out
-    assert tmp_cache.hits == 2 and tmp_cache.misses == 2
+    assert tmp_cache.misses == 1
+    assert write_prompts(w, ["bag"], n=2, seed=2024, cache=tmp_cache) == out
+    assert tmp_cache.hits == 1 and tmp_cache.misses == 1
