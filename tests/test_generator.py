@@ -1,0 +1,62 @@
+"""The offline generator: training mechanics on a tiny config, the committed pipeline, bad prompts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lgclip_core import zoo
+from lgclip_core.errors import BadInputError
+from lgclip_core.generator import GENERATOR_CARD, load_offline_generator
+from lgclip_core.generator_training import CONFIGS, TrainConfig, build_captions, train
+
+
+def test_tiny_training_runs_resumes_and_exports(tmp_path: Path) -> None:
+    cfg = TrainConfig(**{**CONFIGS["tiny"].__dict__})
+    out = tmp_path / "run"
+    path = train(out, cfg, n_train=32, progress=False)
+    card = json.loads((path / GENERATOR_CARD).read_text())
+    assert card["training"]["steps"] == cfg.max_steps and card["training"]["n_train_images"] == 32
+    assert len(card["loss_log"]) == cfg.max_steps and all(np.isfinite(r["loss"]) for r in card["loss_log"])
+    assert (path / "README.md").read_text().startswith("# lgclip-fmnist-ddpm")
+    # resuming with a larger budget continues from the last checkpoint instead of starting over
+    cfg.max_steps += 2
+    path = train(out, cfg, n_train=32, progress=False)
+    log = json.loads((path / GENERATOR_CARD).read_text())["loss_log"]
+    assert [r["step"] for r in log] == list(range(1, cfg.max_steps + 1))
+    images = load_offline_generator("tiny", path=path, steps=2).generate(["a bag", "a coat"], [0, 1])
+    assert images.shape == (2, 28, 28, 3) and images.dtype == np.uint8
+
+
+def test_captions_vary_and_name_their_class() -> None:
+    caps = build_captions(seed=0, per_class=30)
+    assert len(caps) == 10 and all(len(set(c)) == 30 for c in caps)
+    assert build_captions(seed=0, per_class=30) == caps
+
+
+@pytest.mark.slow
+def test_committed_pipeline_generates_deterministically_per_seed() -> None:
+    gen = zoo.load("generator")
+    card = json.loads((zoo.asset_path("lgclip-fmnist-generator") / GENERATOR_CARD).read_text())
+    assert card["training"]["data"].startswith("Fashion-MNIST train")
+    a = gen.generate(["A photo of a sneaker.", "A photo of a bag.", "A photo of a sneaker."], [3, 4, 3])
+    assert a.shape == (3, 28, 28, 3)
+    np.testing.assert_array_equal(a[0], a[2])  # same prompt + seed -> same image, whatever the batch
+    np.testing.assert_array_equal(a[1], gen.generate(["A photo of a bag."], [4])[0])
+    assert not np.array_equal(a[0], gen.generate(["A photo of a sneaker."], [5])[0])
+
+
+@pytest.mark.parametrize("prompts, match", [([], "empty"), (["ok", 3], "must be a str"), ("a bag", "list"),
+                                            (["a bag", " "], "empty")])
+def test_bad_prompt_lists_are_clear_errors(prompts: object, match: str) -> None:
+    gen = zoo.load("generator", profile="tiny")
+    with pytest.raises(BadInputError, match=match):
+        gen.generate(prompts, [0] * 2)  # type: ignore[arg-type]
+
+
+def test_one_seed_per_prompt() -> None:
+    with pytest.raises(BadInputError, match="one seed per prompt"):
+        zoo.load("generator", profile="tiny").generate(["a", "b"], [0])
