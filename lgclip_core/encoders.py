@@ -137,11 +137,16 @@ class EfficientNetLiteEncoder(ImageEncoder):
             raise RuntimeError(f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
         # Same architecture, different parameter names (lukemelas vs timm): map in order, shapes checked above.
         self.model.load_state_dict(dict(zip(target.keys(), state.values(), strict=True)))
-        self.model.eval()
+        # channels-last: oneDNN's depthwise convolutions run ~1.5x faster on CPU in this layout (bench/)
+        self.model.eval().to(memory_format=torch.channels_last)
         self.feature_dim = self.model.num_features
 
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "layout": "channels_last"}  # features differ from NCHW in the 5th digit
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fmap = self.model.forward_features(x)  # (N, 1280, h, w) after conv_head + bn + act
+        fmap = self.model.forward_features(x.contiguous(memory_format=torch.channels_last))
+        fmap = fmap.contiguous()  # (N, 1280, h, w) after conv_head + bn + act
         return fmap.mean((2, 3)), fmap
 
     def imagenet_logits(self, images: Images) -> torch.Tensor:

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .cache import ArtifactCache, default_cache, sha256_file
 from .errors import BadInputError, check_prompts
+from .tokenizers import build_directory
 from .zoo import asset_path
 
 TEXT_MAX_LENGTH = 32  # MiniLM tokens fed to cross-attention
@@ -228,9 +229,9 @@ def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = Fal
 
     device = _device()
     if tiny:
-        d = default_cache().directory("models", {"tiny-sd": 1, "diffusers": __import__("diffusers").__version__})
-        if not (d / "model_index.json").exists():
-            build_tiny_sd_pipeline(d)
+        # atomic: an interrupted build is never mistaken for a finished one
+        d = build_directory("tiny-sd", {"tiny-sd": 1, "diffusers": __import__("diffusers").__version__},
+                            build_tiny_sd_pipeline)
         pipe = StableDiffusionPipeline.from_pretrained(d, local_files_only=True, safety_checker=None,
                                                        requires_safety_checker=False)
         pipe.set_progress_bar_config(disable=True)

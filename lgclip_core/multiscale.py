@@ -79,7 +79,7 @@ def _native_float(img: np.ndarray) -> torch.Tensor:
         img = img[..., 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
         raise BadInputError(f"an image must be (H, W) or (H, W, 3) uint8, got shape {img.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(img)).float() / 255.0
+    t = torch.from_numpy(np.array(img, dtype=np.float32)) / 255.0  # a copy: inputs may be read-only
     t = t[None].expand(3, -1, -1) if t.ndim == 2 else t.permute(2, 0, 1)
     return t[None]
 

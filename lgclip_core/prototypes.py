@@ -4,6 +4,12 @@ LGCLIP's classifier: a class prototype is the mean of that class's (generated-im
 assigned to the most similar prototype (cosine similarity). ``n_prototypes > 1`` keeps several prototypes per
 class (k-means within the class) and scores a class by its best prototype; ``HybridClassifier`` adds text
 zero-shot scores to image-prototype scores (beyond the paper; reported next to it, never instead of it).
+
+``center=True`` (beyond the paper) removes each domain's mean before comparing: prototypes are built from
+generated features minus the generated mean, and a batch of test features is compared after subtracting ITS
+mean. Generated and real images sit in different regions of feature space; subtracting the shared offset lets
+the cosine compare what differs between classes. It is transductive — a prediction depends on the batch it
+comes with (use whole test sets, not single images) — but uses no label.
 """
 
 from __future__ import annotations
@@ -47,17 +53,22 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
         (a class the generator produced no image for cannot be predicted).
     temperature: softmax temperature for ``predict_proba`` (CLIP's 0.01).
     random_state: seeds k-means.
+    center: subtract the training features' mean before building prototypes and each predicted batch's own
+        mean before comparing (domain centering, transductive; see the module docstring).
     """
 
     def __init__(self, n_prototypes: int = 1, classes: np.ndarray | list | None = None,
-                 temperature: float = 0.01, random_state: int = 0):
+                 temperature: float = 0.01, random_state: int = 0, center: bool = False):
         self.n_prototypes = n_prototypes
         self.classes = classes
         self.temperature = temperature
         self.random_state = random_state
+        self.center = center
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> PrototypeClassifier:
         X = l2n(_check_features(X, "X"))
+        if self.center:
+            X = l2n(X - X.mean(0))
         y = np.asarray(y)
         if len(y) != len(X):
             raise BadInputError(f"X has {len(X)} rows but y has {len(y)} labels")
@@ -94,7 +105,13 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
         if X.shape[1] != self.n_features_in_:
             raise BadInputError(f"X has {X.shape[1]} features but the prototypes have {self.n_features_in_}: "
                                 "encode test and prototype images with the same encoder")
-        sims = l2n(X) @ self.prototypes_.T
+        X = l2n(X)
+        if self.center:
+            if len(X) < 2:
+                raise BadInputError("center=True compares a batch after subtracting its mean: pass the whole "
+                                    "test set (at least 2 samples), or use center=False for single images")
+            X = l2n(X - X.mean(0))
+        sims = X @ self.prototypes_.T
         out = np.full((len(X), len(self.classes_)), -np.inf, np.float32)
         for k in range(len(self.classes_)):
             out[:, k] = sims[:, self.prototype_class_ == k].max(1)

@@ -64,7 +64,7 @@ from IPython.display import Markdown, display
 
 from lgclip_core import figures, zoo
 from lgclip_core.cache import default_cache
-from lgclip_core.experiments.lgclip import _prompt_sets
+from lgclip_core.experiments.lgclip import prompt_sets
 from lgclip_core.generator import generate_images
 from lgclip_core.prompts import write_prompts
 
@@ -80,13 +80,13 @@ print(f"profile {PROFILE}; generator: {generator.config()}")
 # %% [markdown]
 # ## Prompts and seeds
 #
-# The prompt of image $i$ of each class, per mode (`experiments.lgclip._prompt_sets`, the function chapter 05's
+# The prompt of image $i$ of each class, per mode (`experiments.lgclip.prompt_sets`, the function chapter 05's
 # experiment uses), and its seed: $i$, the same for every class.
 
 # %%
 cache = default_cache()
 llm = write_prompts(writer, names, n=N_DESCRIPTIONS, seed=SEED, cache=cache)
-sets = _prompt_sets(names, llm, N_MAX)
+sets = prompt_sets(names, llm, N_MAX)
 seeds = np.tile(np.arange(N_MAX), k)
 show = pd.DataFrame({mode: [rows[0][i] for i in range(min(3, N_MAX))] for mode, rows in sets.items()},
                     index=pd.Index([f"{names[0]}, image {i} (seed {seeds[i]})" for i in range(min(3, N_MAX))]))

@@ -114,6 +114,8 @@ METHODS = {  # method key -> (what it is, uses real labelled images, row of the 
     "multiscale_only": ("template prompt, multi-scale", False, "+ multi-scale"),
     "lgclip_llm_per_image": ("LGCLIP, description i for image i", False, ""),
     "lgclip_3_prototypes": ("LGCLIP, 3 k-means prototypes per class from N_MAX images", False, ""),
+    "lgclip_centered": ("LGCLIP, each domain's mean removed (transductive: uses the unlabelled test batch)",
+                        False, ""),
     "text_zero_shot": ("text zero-shot (class prompts in a joint text-image space)", False, ""),
     "hybrid": (f"image prototypes + text zero-shot, weight {result['config']['hybrid_weight']}", False, ""),
     "real_1shot": ("1 real image per class as prototype", True, ""),

@@ -55,7 +55,8 @@ def test_prototype_classifier_is_a_sklearn_estimator() -> None:
     names = np.array(["cat", "dog", "owl"])
     np.testing.assert_array_equal(PrototypeClassifier().fit(X, names[y]).predict(Xt), names[clf.predict(Xt)])
     twin = clone(PrototypeClassifier(n_prototypes=2, temperature=0.05, random_state=3))
-    assert twin.get_params() == {"n_prototypes": 2, "classes": None, "temperature": 0.05, "random_state": 3}
+    assert twin.get_params() == {"n_prototypes": 2, "classes": None, "temperature": 0.05, "random_state": 3,
+                                 "center": False}
     assert not hasattr(twin, "prototypes_")
 
 
@@ -83,6 +84,21 @@ def test_multi_prototype_mode_handles_a_two_mode_class() -> None:
     assert len(two.prototypes_) == 4 and sorted(two.prototype_class_.tolist()) == [0, 0, 1, 1]
     assert two.score(X, y) > 0.95 > one.score(X, y) + 0.2
     np.testing.assert_allclose(two.predict_proba(X).sum(1), 1.0, rtol=1e-5)
+
+
+def test_centering_removes_a_shared_domain_offset() -> None:
+    """Test features = training features + one large offset (a domain gap): the plain cosine is pulled towards
+    whichever prototype points along the offset; subtracting each domain's own mean undoes it exactly."""
+    X, y = _blobs(noise=0.3)
+    Xt, yt = _blobs(seed=1, n_per_class=20, noise=0.3)
+    offset = 8.0 * np.random.default_rng(7).normal(size=X.shape[1]).astype(np.float32)
+    plain = PrototypeClassifier().fit(X, y)
+    centered = PrototypeClassifier(center=True).fit(X, y)
+    assert centered.score(Xt + offset, yt) > 0.95 > plain.score(Xt + offset, yt) + 0.2
+    # the batch's own mean is removed, so the offset does not matter at all
+    np.testing.assert_array_equal(centered.predict(Xt + offset), centered.predict(Xt))
+    with pytest.raises(BadInputError, match="whole test set"):
+        centered.predict(Xt[:1])
 
 
 def test_hybrid_weight_endpoints_are_image_only_and_text_only() -> None:
@@ -280,14 +296,14 @@ def test_run_lgclip_writes_results_with_every_key(tiny_run: dict[str, Any]) -> N
 
 
 def test_image_i_of_every_class_uses_seed_i(tiny_run: dict[str, Any]) -> None:
-    from lgclip_core.experiments.lgclip import _prompt_sets
+    from lgclip_core.experiments.lgclip import prompt_sets
 
     cache: ArtifactCache = tiny_run["cache"]
     metas = [json.loads(p.read_text()) for p in (cache.root / "images").glob("*.json")]
     chunks = [m["parts"] for m in metas if m["parts"]["seeds"][0] < 1000]  # the LiT images use seeds 1000+
     assert chunks and all(p["seeds"] == [0, 1, 2, 3] for p in chunks)  # one class per chunk, image i: seed i
     llm = tiny_run["first"]["prompts"]["llm"]
-    expected = {tuple(row) for rows in _prompt_sets(list(llm), llm, 4).values() for row in rows}
+    expected = {tuple(row) for rows in prompt_sets(list(llm), llm, 4).values() for row in rows}
     assert {tuple(p["prompts"]) for p in chunks} == expected
 
 

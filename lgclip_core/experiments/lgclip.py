@@ -65,7 +65,7 @@ class LGCLIPConfig:
         return cls(**kw)
 
 
-def _prompt_sets(names: list[str], llm: dict[str, list[str]], n: int) -> dict[str, list[list[str]]]:
+def prompt_sets(names: list[str], llm: dict[str, list[str]], n: int) -> dict[str, list[list[str]]]:
     """Per prompt mode, the prompt of image i of each class (image i always gets seed i)."""
     return {
         "template": [[PAPER_TEMPLATE.format(c)] * n for c in names],
@@ -99,7 +99,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     with timer("prompts"):
         llm = write_prompts(llm_writer, names, n=cfg.n_descriptions, seed=rng_seed, cache=cache)
         templates = write_prompts(template_writer, names, n=1, seed=rng_seed, cache=cache)
-    sets = _prompt_sets(names, llm, cfg.n_max)
+    sets = prompt_sets(names, llm, cfg.n_max)
     gen_labels = np.repeat(np.arange(k), cfg.n_max)
     seeds = np.tile(np.arange(cfg.n_max), k)  # image i of every class uses seed i
 
@@ -138,9 +138,11 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     g_multi = {m: fuse(v, all_scales) for m, v in g_ps.items()}
     y = test.labels
 
-    def proto(gen_feats: np.ndarray, test_feats: np.ndarray, n: int = cfg.n_per_class, m: int = 1) -> float:
+    def proto(gen_feats: np.ndarray, test_feats: np.ndarray, n: int = cfg.n_per_class, m: int = 1,
+              center: bool = False) -> float:
         idx = _first_n(gen_labels, n, cfg.n_max)
-        clf = PrototypeClassifier(n_prototypes=m, classes=np.arange(k)).fit(gen_feats[idx], gen_labels[idx])
+        clf = PrototypeClassifier(n_prototypes=m, classes=np.arange(k), center=center).fit(gen_feats[idx],
+                                                                                            gen_labels[idx])
         return float(clf.score(test_feats, y))
 
     acc: dict[str, float] = {}
@@ -169,6 +171,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     # beyond the paper, reported next to it
     acc["lgclip_llm_per_image"] = proto(g_multi["llm_per_image"], t_multi)
     acc["lgclip_3_prototypes"] = proto(g_multi["llm_per_image"], t_multi, n=cfg.n_max, m=3)
+    acc["lgclip_centered"] = proto(g_multi["llm_first"], t_multi, center=True)  # transductive: the test mean
 
     with timer("ablations"):
         ablations = {
