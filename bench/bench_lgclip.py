@@ -9,6 +9,8 @@
 2. encoder throughput (images/s) at two input sizes (default 112 and 224 px) and their ratio.
 3. cache: computing one feature chunk (``cached_features`` on an empty cache, i.e. compute + write) against
    reading the same chunk back (a hit), and the pure compute time for reference.
+4. memory layout (EfficientNet-Lite only): the tower's forward pass in channels-last (the package's default)
+   against the NCHW layout, on the same batch; the features must agree.
 
 Every timing is the best of ``--repeats`` runs after one warm-up run (the minimum is the least disturbed by
 other processes). Ratios are computed from numbers measured in this one process, on this one machine.
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from lgclip_core import zoo
     from lgclip_core.cache import ArtifactCache
+    from lgclip_core.encoders import to_float_batch
     from lgclip_core.experiments.common import cached_features
     from lgclip_core.multiscale import MultiScaleEncoder
 
@@ -117,11 +120,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["cache"] = {"chunk_images": n, "chunk_bytes": chunk_bytes, "compute_only_s": t_b,
                        "miss_compute_and_write_s": min(miss_times), "hit_read_s": min(hit_times),
                        "speedup_hit_vs_miss": min(miss_times) / min(hit_times)}
+    # 4. channels-last (the default) vs NCHW
+    if hasattr(encoder, "model") and "layout" in encoder.config():
+        x = encoder.normalize(to_float_batch(images[:args.batch_size], base_size))
+
+        def forward(fmt: torch.memory_format) -> Any:
+            with torch.inference_mode():
+                return encoder.model.forward_features(x.contiguous(memory_format=fmt)).contiguous()
+
+        try:
+            encoder.model.to(memory_format=torch.contiguous_format)
+            t_nchw, f_nchw = best_of(lambda: forward(torch.contiguous_format), args.repeats)
+        finally:
+            encoder.model.to(memory_format=torch.channels_last)
+        t_cl, f_cl = best_of(lambda: forward(torch.channels_last), args.repeats)
+        result["layout"] = {"batch": len(x), "nchw_s": t_nchw, "channels_last_s": t_cl,
+                            "speedup_channels_last_vs_nchw": t_nchw / t_cl,
+                            "max_abs_feature_difference": float((f_cl - f_nchw).abs().max())}
     result["summary"] = {
         "multiscale_batched_vs_loop_speedup": result["multiscale"]["speedup_batched_vs_loop"],
         f"throughput_{a}px_vs_{b}px": result["input_size"]["throughput_ratio"],
         "cache_hit_vs_compute_speedup": result["cache"]["speedup_hit_vs_miss"],
     }
+    if "layout" in result:
+        result["summary"]["channels_last_vs_nchw_speedup"] = result["layout"]["speedup_channels_last_vs_nchw"]
     return result
 
 

@@ -56,7 +56,7 @@ if IN_COLAB:
 # ## Parameters
 #
 # Papermill replaces these values when the chapter is re-run, e.g.
-# `python ci/run_notebooks.py --only 10_t2ipal_data --set N_TEMPLATE=1500`. The three T2I-PAL chapters use the
+# `python ci/run_notebooks.py --only 10_t2ipal_data --set N_TEMPLATE=1000`. The three T2I-PAL chapters use the
 # same sizes so that they share one cache: what this chapter generates, the next two reuse.
 
 # %% tags=["parameters"]

@@ -38,7 +38,7 @@ PAPER_CLAIM_MAP_GAIN = 3.47  # T2I-PAL's claimed mean mAP gain over the best pri
 F1_RULE = {"top_k": 3}  # CF1/OF1: the 3 highest-scoring classes of an image are its predicted labels
 
 # sizes: (template captions, LLM captions, test scenes, epochs)
-SIZES = {"full": {"n_template": 1500, "n_llm": 300, "n_test": 1000, "epochs": 20},
+SIZES = {"full": {"n_template": 1000, "n_llm": 200, "n_test": 1000, "epochs": 20},
          "quick": {"n_template": 400, "n_llm": 64, "n_test": 400, "epochs": 12}}
 
 
@@ -59,7 +59,7 @@ class Settings:
     max_items: int = 4
     scene_size: int = 224  # encoder input for 56x56 scenes: items at the scale the LiT projections saw them
     aligner_dim: int = 256
-    batch_size: int = 64
+    batch_size: int = 256  # a step costs one text-tower pass whatever the batch: 4x fewer steps than 64, same mAP
     lr: float = 2e-3
     loss: str = "ranking"
     methods: list[str] = field(default_factory=lambda: list(METHOD_ORDER))
