@@ -262,11 +262,12 @@ def clip_tower_parameters(arch: str) -> dict[str, int]:
     The text tower is everything that is not ``visual`` and not the logit scale/bias: token and positional
     embeddings, the transformer, the final layer norm and the text projection.
     """
-    import open_clip
     import torch
 
+    from .encoders import create_open_clip
+
     torch.manual_seed(0)
-    model = open_clip.create_model(arch, pretrained=None, device="cpu")
+    model = create_open_clip(arch, None)
     image = count_parameters(model.visual)
     visual_ids = {id(p) for p in model.visual.parameters()}
     skip = {id(getattr(model, n)) for n in ("logit_scale", "logit_bias") if getattr(model, n, None) is not None}

@@ -8,6 +8,7 @@ expose their input-embedding layer so that prompt learners can feed learned cont
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -164,6 +165,24 @@ _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+def create_open_clip(arch: str, pretrained: str | None, device: str = "cpu") -> nn.Module:
+    """``open_clip.create_model``; with ``pretrained=None`` the random init is deliberate (tiny profile,
+    architecture costs), so open_clip's warning about it is not shown."""
+    import open_clip
+
+    quiet = _DropRandomInitWarning()
+    logging.getLogger().addFilter(quiet)
+    try:
+        return open_clip.create_model(arch, pretrained=pretrained, device=device)
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
 @lru_cache(maxsize=4)
 def _open_clip_model(arch: str, pretrained: str | None) -> nn.Module:
     """One CLIP model per (arch, weights), shared by the image and text roles."""
@@ -172,8 +191,7 @@ def _open_clip_model(arch: str, pretrained: str | None) -> nn.Module:
     if arch == "tiny":
         open_clip.add_model_config(PACKAGE_DIR / "assets" / "open_clip" / "tiny.json")
         torch.manual_seed(0)
-    model = open_clip.create_model(arch, pretrained=pretrained, device="cuda" if torch.cuda.is_available()
-                                   else "cpu")
+    model = create_open_clip(arch, pretrained, "cuda" if torch.cuda.is_available() else "cpu")
     model.eval()
     return model
 
