@@ -163,3 +163,35 @@ def default_cache() -> ArtifactCache:
     if _DEFAULT is None or (root and Path(root).expanduser() != _DEFAULT.root):
         _DEFAULT = ArtifactCache(root)
     return _DEFAULT
+
+
+def process_state() -> tuple[int, int, Callable[[], None]]:
+    """(index, count, barrier) of this process under ``accelerate launch``; (0, 1, no-op) otherwise."""
+    try:
+        import torch
+        from accelerate import PartialState
+
+        # cpu=True lets accelerate form a gloo group of CPU processes (MULTI_CPU) when launched without GPUs
+        st = PartialState(cpu=not torch.cuda.is_available())
+        return st.process_index, st.num_processes, st.wait_for_everyone
+    except Exception:  # accelerate missing or not launched: a single process
+        return 0, 1, lambda: None
+
+
+def shared_chunks(cache: ArtifactCache, kind: str, parts: list[Any],
+                  build: Callable[[int], dict[str, np.ndarray]], progress: bool = True,
+                  desc: str = "chunks") -> list[dict[str, np.ndarray]]:
+    """Cache entries ``cache.arrays(kind, parts[j], lambda: build(j))`` for every chunk j, shared by processes.
+
+    Under ``accelerate launch`` process r builds chunks j = r, r + world, ..., waits for the others, then every
+    process reads all chunks. Each chunk is a pure function of its parts, so the result is identical to one
+    process; an interrupted run resumes from the chunks already written.
+    """
+    from tqdm.auto import tqdm
+
+    rank, world, barrier = process_state()
+    for j in tqdm(range(len(parts)), desc=desc, disable=not progress or len(parts) < 2, leave=False):
+        if j % world == rank:
+            cache.arrays(kind, parts[j], lambda j=j: build(j))
+    barrier()
+    return [cache.arrays(kind, parts[j], lambda j=j: build(j)) for j in range(len(parts))]

@@ -22,7 +22,7 @@ from diffusers import DiffusionPipeline, UNet2DConditionModel
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from tqdm.auto import tqdm
 
-from .cache import ArtifactCache, default_cache, sha256_file
+from .cache import ArtifactCache, default_cache, sha256_file, shared_chunks
 from .errors import BadInputError, check_prompts
 from .tokenizers import build_directory
 from .zoo import asset_path
@@ -160,18 +160,19 @@ class Generator:
 
 def generate_images(generator: Generator, prompts: Sequence[str], seeds: Sequence[int],
                     cache: ArtifactCache | None = None, chunk: int = 50, progress: bool = True) -> np.ndarray:
-    """Cached, resumable generation: one cache entry per chunk of (prompt, seed) pairs."""
+    """Cached, resumable generation: one cache entry per chunk of (prompt, seed) pairs; under ``accelerate
+    launch`` the processes share the chunks (see ``cache.shared_chunks``)."""
     prompts = check_prompts(prompts)
     if len(seeds) != len(prompts):
         raise BadInputError(f"{len(prompts)} prompts but {len(seeds)} seeds; give one seed per prompt")
     cache = cache or default_cache()
-    out = []
     starts = range(0, len(prompts), chunk)
-    for i in tqdm(starts, desc=f"images ({generator.name})", disable=not progress or len(starts) < 2):
-        p, s = list(prompts[i:i + chunk]), [int(x) for x in seeds[i:i + chunk]]
-        parts = {"generator": generator.config(), "prompts": p, "seeds": s}
-        out.append(cache.arrays("images", parts, lambda p=p, s=s: {"images": generator.generate(p, s)})["images"])
-    return np.concatenate(out)
+    parts = [{"generator": generator.config(), "prompts": list(prompts[i:i + chunk]),
+              "seeds": [int(x) for x in seeds[i:i + chunk]]} for i in starts]
+    out = shared_chunks(cache, "images", parts, lambda j: {"images": generator.generate(parts[j]["prompts"],
+                                                                                          parts[j]["seeds"])},
+                        progress, f"images ({generator.name})")
+    return np.concatenate([o["images"] for o in out])
 
 
 # ------------------------------------------------------------------------------------------- loaders

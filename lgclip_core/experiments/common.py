@@ -12,18 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import ArtifactCache, stable_hash
-
-
-def process_state() -> tuple[int, int, Callable[[], None]]:
-    """(index, count, barrier) of this process under ``accelerate launch``; (0, 1, no-op) otherwise."""
-    try:
-        from accelerate import PartialState
-
-        st = PartialState()
-        return st.process_index, st.num_processes, st.wait_for_everyone
-    except Exception:  # accelerate missing or not launched: a single process
-        return 0, 1, lambda: None
+from ..cache import ArtifactCache, shared_chunks, stable_hash
 
 
 def images_key(images: Any) -> str:
@@ -41,20 +30,11 @@ def cached_features(cache: ArtifactCache, what: dict[str, Any], images: Any,
     """Features of ``images`` in cached chunks. Under ``accelerate launch`` each process fills its share of the
     chunks, then every process reads them all: results are identical to one process because every chunk is a
     pure function of (what, images in it, start index)."""
-    from tqdm.auto import tqdm
-
-    rank, world, barrier = process_state()
     starts = list(range(0, len(images), chunk))
-
-    def parts(i: int) -> dict[str, Any]:
-        return {**what, "images": images_key(images[i:i + chunk]), "start": i}
-
-    for j, i in enumerate(tqdm(starts, desc=desc, disable=not progress, leave=False)):
-        if j % world == rank:
-            cache.arrays("features", parts(i), lambda i=i: {"x": compute(images[i:i + chunk], i)})
-    barrier()
-    return np.concatenate([cache.arrays("features", parts(i), lambda i=i: {"x": compute(images[i:i + chunk], i)})["x"]
-                           for i in starts])
+    parts = [{**what, "images": images_key(images[i:i + chunk]), "start": i} for i in starts]
+    out = shared_chunks(cache, "features", parts, lambda j: {"x": compute(images[starts[j]:starts[j] + chunk],
+                                                                           starts[j])}, progress, desc)
+    return np.concatenate([o["x"] for o in out])
 
 
 class Timer:

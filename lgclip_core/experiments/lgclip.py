@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import zoo
-from ..cache import ArtifactCache, default_cache
+from ..cache import ArtifactCache, default_cache, process_state
 from ..errors import check_class_names
 from ..generator import generate_images
 from ..multiscale import MultiScaleEncoder
@@ -204,7 +204,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
         },
         "prompts": {"llm": llm, "template": templates},
     }
-    if out is not None:
+    if out is not None and process_state()[0] == 0:  # under accelerate launch: process 0 writes
         _write_outputs(Path(out), result, lgclip_pred, y, images, gen_labels, names, t_single, t_multi,
                        g_multi["llm_first"], cfg)
     return result

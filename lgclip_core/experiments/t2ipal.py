@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import ArtifactCache, default_cache, stable_hash
+from ..cache import ArtifactCache, default_cache, process_state, stable_hash
 from ..errors import BadInputError, UnknownNameError
 from .common import Timer, environment, write_json
 
@@ -331,7 +331,7 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
                            "data_seed": settings.data_seed, "test_seed": settings.test_seed,
                            "cache": cache.manifest(), "timings_s": results["timings_s"],
                            "environment": environment(), "settings": asdict(settings)}
-    if out is not None:
+    if out is not None and process_state()[0] == 0:  # under accelerate launch: process 0 writes
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "t2ipal.json", results)
