@@ -40,8 +40,7 @@ PAPER_FILES = {"lgclip": "book/data/paper_lgclip.csv", "t2ipal": "book/data/pape
 COLUMNS = ["profile", "paper", "dataset", "backbone", "method", "metric", "value", "n_test", "file"]
 # The methods the LGCLIP paper reports (main table, ablation, and the text zero-shot context), in display order.
 LGCLIP_PAPER_METHODS = ("lgclip", "prototypes_only", "llm_only", "multiscale_only", "text_zero_shot")
-MULTILABEL_METRICS = ("mAP", "CF1", "OF1")
-SKIP_KEYS = {"manifest", "config", "timings_s", "prompts", "classnames", "environment"}
+MULTILABEL_METRICS = {"map": "mAP", "cf1": "CF1", "of1": "OF1"}  # t2ipal.json key -> metric name
 # (pattern under the results folder, command that writes it)
 EXPECTED = [
     ("offline/lgclip.json", "lgclip reproduce lgclip --out results/offline"),
@@ -54,13 +53,15 @@ EXPECTED = [
 
 
 def repo_path(relative: str | os.PathLike) -> Path:
-    """Resolve a repository-relative path from a notebook (cwd ``notebooks/``), the repository root, or the
-    package's checkout; an absolute path is returned as it is. Falls back to the checkout's path."""
+    """Resolve a repository-relative path: in the package's checkout (an editable install), else from a notebook's
+    folder (cwd ``notebooks/``, as in Colab's clone), else from the cwd; an absolute path is returned as it is.
+    The checkout comes first so that a chapter's own output folder (``notebooks/results/``) never shadows the
+    repository's ``results/``. Falls back to the checkout's path."""
     rel = Path(relative)
     if rel.is_absolute():
         return rel
     checkout = Path(__file__).resolve().parent.parent
-    candidates = [Path.cwd() / rel, Path.cwd().parent / rel, checkout / rel]
+    candidates = [checkout / rel, Path.cwd().parent / rel, Path.cwd() / rel]
     for c in candidates:
         if c.exists():
             return c
@@ -102,26 +103,17 @@ def rows_from_lgclip(result: dict[str, Any], file: str, profile: str | None = No
 
 
 def rows_from_t2ipal(result: dict[str, Any], file: str, profile: str | None = None) -> list[dict[str, Any]]:
-    """Every mAP / CF1 / OF1 value in a ``t2ipal.json``; the method is the path of keys that leads to it."""
+    """Every method's mAP / CF1 / OF1 in a ``t2ipal.json`` (as ``lgclip reproduce t2ipal`` writes it:
+    ``{"map": {method: value}, "cf1": {...}, "of1": {...}}``, values in 0..1), in percent."""
     prof = profile or result.get("profile", "unknown")
-    dataset = result.get("dataset")
-    backbone = result.get("backbone") or result.get("image_encoder")
-    rows: list[dict[str, Any]] = []
-
-    def walk(node: Any, path: list[str]) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if str(key) in SKIP_KEYS:
-                    continue
-                if str(key) in MULTILABEL_METRICS and isinstance(value, int | float):
-                    method = "/".join(path) or "t2ipal"
-                    rows.append(_row(prof, "t2ipal", dataset, backbone, method, str(key), 100 * float(value),
-                                     result.get("n_test"), file))
-                else:
-                    walk(value, [*path, str(key)])
-
-    walk(result, [])
-    return rows
+    ds = result.get("dataset")
+    dataset = ds.get("name") if isinstance(ds, dict) else ds
+    encoder = ((result.get("manifest") or {}).get("models") or {}).get("image_encoder")
+    backbone = encoder.get("name") if isinstance(encoder, dict) else encoder
+    n_test = (result.get("data") or {}).get("n_test_scenes")
+    return [_row(prof, "t2ipal", dataset, backbone, method, metric, 100 * float(value), n_test, file)
+            for key, metric in MULTILABEL_METRICS.items()
+            for method, value in (result.get(key) or {}).items() if isinstance(value, int | float)]
 
 
 def rows_from_generator(result: dict[str, Any], file: str, profile: str | None = None) -> list[dict[str, Any]]:

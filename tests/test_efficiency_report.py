@@ -99,9 +99,10 @@ def test_collect_and_compare(tmp_path):
                                                 "accuracy": {"lgclip": 0.5, "real_1shot": 0.25}})
     write(results / "paper" / "pets_b32" / "lgclip.json", {"dataset": "oxford-pets", "backbone": "clip-vit-b-32",
                                                            "accuracy": {"lgclip": 0.6}})
-    write(results / "offline" / "t2ipal.json", {"profile": "offline", "dataset": "scenes",
-                                                "results": {"t2ipal": {"mAP": 0.7, "CF1": 0.5}},
-                                                "manifest": {"mAP": 0.1}})
+    write(results / "offline" / "t2ipal.json", {"profile": "offline", "dataset": {"name": "scenes"},
+                                                "map": {"tai": 0.6, "t2ipal": 0.7}, "cf1": {"t2ipal": 0.5},
+                                                "map_std": {"t2ipal": 0.01}, "data": {"n_test_scenes": 9},
+                                                "manifest": {"models": {"image_encoder": {"name": "enc"}}}})
     write(results / "offline" / "generator.json", {"cas": 0.8, "images_per_s": 12.0,
                                                    "generator": {"name": "g"}})
     ours = report.collect_results(results)
@@ -109,7 +110,9 @@ def test_collect_and_compare(tmp_path):
     lg = ours[ours.paper == "lgclip"].set_index(["profile", "method"]).value
     assert lg[("offline", "lgclip")] == pytest.approx(50.0) and lg[("paper", "lgclip")] == pytest.approx(60.0)
     t2 = ours[ours.paper == "t2ipal"]
-    assert sorted(t2.metric) == ["CF1", "mAP"] and set(t2.method) == {"results/t2ipal"}  # manifest skipped
+    assert sorted(zip(t2.method, t2.metric, t2.value.round(6))) == [("t2ipal", "CF1", 50.0), ("t2ipal", "mAP", 70.0),
+                                                                    ("tai", "mAP", 60.0)]  # stds are not rows
+    assert set(t2.dataset) == {"scenes"} and set(t2.backbone) == {"enc"} and set(t2.n_test) == {9}
     assert ours[(ours.paper == "generator") & (ours.method == "cas")].value.item() == pytest.approx(80.0)
 
     table = report.comparison_table(report.paper_table(), ours, "lgclip", methods=report.LGCLIP_PAPER_METHODS)
@@ -145,3 +148,15 @@ def test_broken_json_names_the_file(tmp_path):
     (tmp_path / "offline" / "lgclip.json").write_text("{not json")
     with pytest.raises(report.BadInputError, match="lgclip.json"):
         report.collect_results(tmp_path)
+
+
+def test_the_committed_offline_results_are_read() -> None:
+    """The files `lgclip reproduce ... --out results/offline` wrote are what the report chapter reads."""
+    from lgclip_core.experiments.t2ipal import METHOD_ORDER
+
+    ours = report.collect_results("results")
+    offline = ours[ours.profile == "offline"]
+    assert {"lgclip", "t2ipal", "generator"} <= set(offline.paper)
+    t2 = offline[(offline.paper == "t2ipal") & (offline.metric == "mAP")]
+    assert set(t2.method) == set(METHOD_ORDER) and t2.value.between(0, 100).all()
+    assert set(offline[offline.paper == "lgclip"].method) >= {"lgclip", "text_zero_shot", "real_class_means"}
