@@ -110,8 +110,8 @@ def test_collect_and_compare(tmp_path):
     lg = ours[ours.paper == "lgclip"].set_index(["profile", "method"]).value
     assert lg[("offline", "lgclip")] == pytest.approx(50.0) and lg[("paper", "lgclip")] == pytest.approx(60.0)
     t2 = ours[ours.paper == "t2ipal"]
-    assert sorted(zip(t2.method, t2.metric, t2.value.round(6))) == [("t2ipal", "CF1", 50.0), ("t2ipal", "mAP", 70.0),
-                                                                    ("tai", "mAP", 60.0)]  # stds are not rows
+    got = sorted(zip(t2.method, t2.metric, t2.value.round(6), strict=True))
+    assert got == [("t2ipal", "CF1", 50.0), ("t2ipal", "mAP", 70.0), ("tai", "mAP", 60.0)]  # stds are not rows
     assert set(t2.dataset) == {"scenes"} and set(t2.backbone) == {"enc"} and set(t2.n_test) == {9}
     assert ours[(ours.paper == "generator") & (ours.method == "cas")].value.item() == pytest.approx(80.0)
 
