@@ -190,8 +190,9 @@ def shared_chunks(cache: ArtifactCache, kind: str, parts: list[Any],
     from tqdm.auto import tqdm
 
     rank, world, barrier = process_state()
+    mine: dict[int, dict[str, np.ndarray]] = {}
     for j in tqdm(range(len(parts)), desc=desc, disable=not progress or len(parts) < 2, leave=False):
         if j % world == rank:
-            cache.arrays(kind, parts[j], lambda j=j: build(j))
+            mine[j] = cache.arrays(kind, parts[j], lambda j=j: build(j))
     barrier()
-    return [cache.arrays(kind, parts[j], lambda j=j: build(j)) for j in range(len(parts))]
+    return [mine[j] if j in mine else cache.arrays(kind, parts[j], lambda j=j: build(j)) for j in range(len(parts))]
