@@ -170,8 +170,9 @@ print(f"true class: {ds.classnames[ds.labels[IMAGE_INDEX]]}")
 # ## What it costs
 #
 # The module runs the encoder S times per image. Measured now on `N_COST` real test images: single view,
-# all S scales in one batched forward pass per batch (`batched=True`, the default), and a loop over scales
-# (`batched=False`). The two multi-scale variants must give the same features.
+# all S scales in one batched forward pass per batch (`batched=True`), and a loop over scales
+# (`batched=False`, the default: `bench/bench_lgclip.py` measured it faster on 2 CPU cores). The two multi-scale
+# variants must give the same features.
 
 # %%
 sub = ds.images[:N_COST]
