@@ -26,8 +26,20 @@ from .zoo import PACKAGE_DIR, asset_path
 Images = np.ndarray | Sequence[np.ndarray]
 
 
-def to_float_batch(images: Images, size: int) -> torch.Tensor:
-    """uint8 images -> float tensor (N, 3, size, size) in [0, 1], grey replicated to RGB, bilinear+antialias."""
+RESIZE_MODES = ("squash", "clip")
+
+
+def to_float_batch(images: Images, size: int, resize: str = "squash") -> torch.Tensor:
+    """uint8 images -> float tensor (N, 3, size, size) in [0, 1], grey replicated to RGB.
+
+    ``resize="squash"`` (ours) resizes the whole image to size x size, bilinear with antialiasing: nothing is cut
+    off. ``resize="clip"`` is CLIP's preprocess as the LGCLIP authors use it (``clip.load``'s transform on PIL
+    images): the shorter side to ``size`` with PIL bicubic, then a centre crop of size x size, uint8-quantised.
+    """
+    if resize not in RESIZE_MODES:
+        raise BadInputError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    if resize == "clip":
+        return torch.cat([clip_center_crop(np.asarray(im), size) for im in images]).clamp_(0, 1)
     if isinstance(images, np.ndarray) and images.ndim in (3, 4) and images.dtype == np.uint8:
         batch = [images]
     else:
@@ -48,6 +60,29 @@ def to_float_batch(images: Images, size: int) -> torch.Tensor:
             t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         out.append(t)
     return torch.cat(out).clamp_(0, 1)
+
+
+def clip_center_crop(img: np.ndarray, size: int) -> torch.Tensor:
+    """One uint8 image -> (1, 3, size, size): torchvision's Resize(size, BICUBIC) + CenterCrop(size) on a PIL
+    image (the sizes computed as torchvision does), then ToTensor."""
+    from PIL import Image
+
+    if img.dtype != np.uint8:
+        raise BadInputError(f"images must be uint8 arrays (0..255), got dtype {img.dtype}")
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+        raise BadInputError(f"an image must be (H, W) or (H, W, 3) uint8, got shape {img.shape}")
+    pil = Image.fromarray(img).convert("RGB")
+    w, h = pil.size
+    short, long = (w, h) if w <= h else (h, w)
+    new_long = int(size * long / short)  # torchvision: the shorter side to `size`, the longer one truncated
+    new_w, new_h = (size, new_long) if w <= h else (new_long, size)
+    if (new_w, new_h) != (w, h):
+        pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+    pil = pil.crop((left, top, left + size, top + size))
+    return torch.from_numpy(np.asarray(pil, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
 def _n_images(images: Images) -> int:
@@ -88,23 +123,24 @@ class ImageEncoder(nn.Module):
 
     @torch.inference_mode()
     def encode(self, images: Images, batch_size: int = 128, progress: bool = False,
-               size: int | None = None) -> np.ndarray:
-        """L2-normalised global features (N, D) float32."""
-        return self._run(images, batch_size, progress, size, local=False)
+               size: int | None = None, resize: str = "squash") -> np.ndarray:
+        """L2-normalised global features (N, D) float32 (``resize``: see ``to_float_batch``)."""
+        return self._run(images, batch_size, progress, size, local=False, resize=resize)
 
     @torch.inference_mode()
     def encode_local(self, images: Images, batch_size: int = 64, progress: bool = False,
-                     size: int | None = None) -> np.ndarray:
+                     size: int | None = None, resize: str = "squash") -> np.ndarray:
         """L2-normalised (per position) local feature maps (N, D, h, w) float32."""
-        return self._run(images, batch_size, progress, size, local=True)
+        return self._run(images, batch_size, progress, size, local=True, resize=resize)
 
-    def _run(self, images: Images, batch_size: int, progress: bool, size: int | None, local: bool) -> np.ndarray:
+    def _run(self, images: Images, batch_size: int, progress: bool, size: int | None, local: bool,
+             resize: str = "squash") -> np.ndarray:
         self.eval()
         size = size or self.input_size
         n = _n_images(images)
         outs = []
         for i in tqdm(range(0, n, batch_size), desc=f"encode {self.name}", disable=not progress, leave=False):
-            x = self.normalize(to_float_batch(images[i:i + batch_size], size))
+            x = self.normalize(to_float_batch(images[i:i + batch_size], size, resize))
             g, loc = self.forward_features(x)
             outs.append(F.normalize(loc if local else g, dim=1).float().cpu())
         if not outs:

@@ -5,6 +5,12 @@ random crop covering s/S of its area — resized to the encoder's input size and
 with weights s / sum(1..S) (s/55 for S = 10: the full view weighs most) and L2-normalised. The same module is
 applied to real and generated images. Crop positions are drawn from a generator seeded with (seed, scale,
 image index), so features are identical however images are batched or sharded.
+
+Crops are resized with ``interpolation="bilinear"`` (ours: torch bilinear with antialiasing on the float crop) or
+``"bicubic"`` (the authors' released code: torchvision ``RandomResizedCrop(224, scale=(s/10, s/10),
+interpolation=BICUBIC)`` on a PIL image, LG-CLIP muti_scale_gen_feat.py:260-271 and vanilla_clip_ms.py:210-221;
+on a PIL image torchvision resizes with PIL's bicubic filter, which always antialiases, and ``ToTensor`` then
+quantises to uint8 / 255 — reproduced here exactly through PIL).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .encoders import ImageEncoder, Images
 from .errors import BadInputError
 
 RATIO = (3 / 4, 4 / 3)  # torchvision RandomResizedCrop's default aspect-ratio range
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 def fusion_weights(n_scales: int = 10) -> np.ndarray:
@@ -58,16 +65,37 @@ def crop_box(height: int, width: int, area_fraction: float, gen: torch.Generator
 
 
 def multiscale_crops(images: Images, scale: int, n_scales: int, size: int, seed: int,
-                     start_index: int = 0) -> torch.Tensor:
+                     start_index: int = 0, interpolation: str = "bilinear") -> torch.Tensor:
     """Crops covering scale/n_scales of each image's area, resized to ``size`` -> float (N, 3, size, size)."""
+    _check_interpolation(interpolation)
     out = []
     for i, img in enumerate(images):
         x = _native_float(np.asarray(img))  # native resolution and aspect ratio, RGB
         gen = torch.Generator().manual_seed(hash_seed(seed, scale, start_index + i))
         top, left, h, w = crop_box(x.shape[-2], x.shape[-1], scale / n_scales, gen)
+        if interpolation == "bicubic":
+            out.append(_pil_bicubic_crop(np.asarray(img), (top, left, h, w), size))
+            continue
         crop = x[:, :, top:top + h, left:left + w]
         out.append(F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
     return torch.cat(out).clamp_(0, 1)
+
+
+def _check_interpolation(interpolation: str) -> str:
+    if interpolation not in INTERPOLATIONS:
+        raise BadInputError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+    return interpolation
+
+
+def _pil_bicubic_crop(img: np.ndarray, box: tuple[int, int, int, int], size: int) -> torch.Tensor:
+    """What torchvision's resized_crop does to a PIL image (crop, then PIL bicubic resize) and ToTensor after
+    it: (1, 3, size, size) float, uint8-quantised."""
+    from PIL import Image
+
+    top, left, h, w = box
+    pil = Image.fromarray(img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img).convert("RGB")
+    out = pil.crop((left, top, left + w, top + h)).resize((size, size), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.asarray(out, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
 def _native_float(img: np.ndarray) -> torch.Tensor:
@@ -94,12 +122,14 @@ class MultiScaleEncoder:
     ``scales`` picks which of the S scales are used (the ablation on the number of scales keeps the largest
     ones: S'=1 is the full image); ``batched=True`` encodes all scales of a batch in one forward pass, the default
     ``batched=False`` one pass per scale (bench/bench_lgclip.py measured the loop faster on a 2-core CPU: the
-    10x larger batch falls out of the caches). Both give the same features to 1e-4.
+    10x larger batch falls out of the caches). Both give the same features to 1e-4. ``interpolation`` resizes
+    the crops ("bilinear" ours, "bicubic" the authors'; see the module docstring).
     """
 
     def __init__(self, encoder: ImageEncoder, n_scales: int = 10, seed: int = 2024,
-                 scales: Sequence[int] | None = None, batched: bool = False):
+                 scales: Sequence[int] | None = None, batched: bool = False, interpolation: str = "bilinear"):
         self.encoder, self.n_scales, self.seed, self.batched = encoder, n_scales, seed, batched
+        self.interpolation = _check_interpolation(interpolation)
         self.scales = list(scales) if scales is not None else list(range(1, n_scales + 1))
         if not self.scales or any(not 1 <= s <= n_scales for s in self.scales):
             raise BadInputError(f"scales must be a non-empty subset of 1..{n_scales}, got {self.scales}")
@@ -107,7 +137,7 @@ class MultiScaleEncoder:
     def config(self) -> dict:
         return {"encoder": self.encoder.config(), "n_scales": self.n_scales, "scales": self.scales,
                 "seed": self.seed, "fusion": "s/sum(s), L2-normalised per scale and after fusion",
-                "crop": "torchvision-get_params-v2"}
+                "crop": "torchvision-get_params-v2", "interpolation": self.interpolation}
 
     def weights(self) -> np.ndarray:
         s = np.asarray(self.scales, dtype=np.float64)
@@ -122,8 +152,8 @@ class MultiScaleEncoder:
         per_scale = np.zeros((len(self.scales), n, enc.feature_dim), np.float32)
         for i in tqdm(range(0, n, batch_size), desc="multi-scale", disable=not progress, leave=False):
             chunk = images[i:i + batch_size]
-            crops = [multiscale_crops(chunk, s, self.n_scales, enc.input_size, self.seed, start_index + i)
-                     for s in self.scales]
+            crops = [multiscale_crops(chunk, s, self.n_scales, enc.input_size, self.seed, start_index + i,
+                                      self.interpolation) for s in self.scales]
             if self.batched:
                 g, _ = enc.forward_features(enc.normalize(torch.cat(crops)))
                 feats = F.normalize(g, dim=1).float().cpu().view(len(self.scales), len(chunk), -1)

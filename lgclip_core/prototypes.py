@@ -1,7 +1,8 @@
 """Prototype classifiers on plain feature arrays (scikit-learn estimators).
 
 LGCLIP's classifier: a class prototype is the mean of that class's (generated-image) features; a test feature is
-assigned to the most similar prototype (cosine similarity). ``n_prototypes > 1`` keeps several prototypes per
+assigned to the most similar prototype (cosine similarity; ``normalize_prototypes=False`` gives the authors'
+released score, the dot product with the unnormalised mean). ``n_prototypes > 1`` keeps several prototypes per
 class (k-means within the class) and scores a class by its best prototype; ``HybridClassifier`` adds text
 zero-shot scores to image-prototype scores (beyond the paper; reported next to it, never instead of it).
 
@@ -55,15 +56,21 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
     random_state: seeds k-means.
     center: subtract the training features' mean before building prototypes and each predicted batch's own
         mean before comparing (domain centering, transductive; see the module docstring).
+    normalize_prototypes: True (ours) L2-normalises each prototype, so a class scores the cosine; False keeps
+        the mean of the L2-normalised training features as it is, so a class scores ||m_c|| * cos — the
+        authors' released code (LG-CLIP mega.py: ``torch.mean(gen_f, dim=1)`` then ``test_f @ prototypes.T``);
+        a class whose images agree with each other (longer mean) is favoured.
     """
 
     def __init__(self, n_prototypes: int = 1, classes: np.ndarray | list | None = None,
-                 temperature: float = 0.01, random_state: int = 0, center: bool = False):
+                 temperature: float = 0.01, random_state: int = 0, center: bool = False,
+                 normalize_prototypes: bool = True):
         self.n_prototypes = n_prototypes
         self.classes = classes
         self.temperature = temperature
         self.random_state = random_state
         self.center = center
+        self.normalize_prototypes = normalize_prototypes
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> PrototypeClassifier:
         X = l2n(_check_features(X, "X"))
@@ -90,7 +97,7 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
                 from sklearn.cluster import KMeans
 
                 centers = KMeans(m, n_init=4, random_state=self.random_state).fit(xc).cluster_centers_
-            protos.append(l2n(centers))
+            protos.append(l2n(centers) if self.normalize_prototypes else np.asarray(centers, np.float32))
             owners += [k] * len(centers)
         self.classes_ = classes
         self.prototypes_ = np.concatenate(protos).astype(np.float32)
@@ -99,7 +106,8 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Cosine similarity of each sample to each class (its best prototype): (N, n_classes)."""
+        """Similarity of each sample to each class (its best prototype): (N, n_classes). The cosine, or with
+        ``normalize_prototypes=False`` the dot product of the L2-normalised sample with the unnormalised mean."""
         check_is_fitted(self, "prototypes_")
         X = _check_features(X, "X")
         if X.shape[1] != self.n_features_in_:
