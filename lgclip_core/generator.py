@@ -224,10 +224,20 @@ def build_tiny_sd_pipeline(directory: Path) -> Path:
 
 
 def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = False, xl: bool = False,
-                          steps: int = 25, guidance_scale: float = 7.5, size: int | None = None) -> Generator:
-    """Stable Diffusion through diffusers (the paper: SD 2.1-base, 25 steps, 512 px, guidance 7.5)."""
+                          steps: int = 25, guidance_scale: float = 7.5, size: int | None = None,
+                          dtype: str = "float16", sampling: dict[str, Any] | None = None) -> Generator:
+    """Stable Diffusion through diffusers (SD 2.1-base: 512 px).
+
+    ``sampling`` ({"steps", "guidance", "dtype"}, from ``protocols`` key ``lgclip.sampling``) overrides
+    ``steps``/``guidance_scale``/``dtype``. The LGCLIP authors' llm_sd_gen.py calls the pipeline with diffusers'
+    defaults (50 steps, guidance 7.5, float32); 25 steps appear only in their SDXL branch. Our clean protocol
+    samples 25 steps in float16. float16 needs a GPU: on a CPU it runs in float32 (the config says which).
+    """
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
+    if sampling:
+        steps, guidance_scale = int(sampling.get("steps", steps)), float(sampling.get("guidance", guidance_scale))
+        dtype = str(sampling.get("dtype", dtype))
     device = _device()
     if tiny:
         # atomic: an interrupted build is never mistaken for a finished one
@@ -238,13 +248,36 @@ def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = Fal
         pipe.set_progress_bar_config(disable=True)
         return Generator(pipe.to(device), name, "random-init", steps=2, guidance_scale=guidance_scale,
                          batch_size=4, extra={"call_kwargs": {"height": 16, "width": 16}})
-    dtype = torch.float16 if device == "cuda" else torch.float32
+    if dtype not in ("float16", "float32"):
+        raise BadInputError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
+    run_dtype = "float16" if dtype == "float16" and device == "cuda" else "float32"
     cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
-    kwargs: dict[str, Any] = {"torch_dtype": dtype, "use_safetensors": True}
+    kwargs: dict[str, Any] = {"torch_dtype": getattr(torch, run_dtype), "use_safetensors": True}
     if not xl:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     pipe = cls.from_pretrained(hub_id, **kwargs).to(device)
     pipe.set_progress_bar_config(disable=True)
     px = size or (1024 if xl else 512)
     return Generator(pipe, name, hub_id or name, steps, guidance_scale, batch_size=8,
-                     extra={"call_kwargs": {"height": px, "width": px}})
+                     extra={"call_kwargs": {"height": px, "width": px}, "dtype": run_dtype})
+
+
+def jpeg_roundtrip(images: np.ndarray) -> np.ndarray:
+    """Save each uint8 image as a JPEG with PIL's defaults (quality 75, 4:2:0) and read it back, as the LGCLIP
+    authors' code stores every generated image (llm_sd_gen.py: ``ToPILImage()(x).save(path, "JPEG")``) and
+    re-opens it for encoding (``Image.open(path).convert('RGB')``). Works for any generator's output."""
+    import io
+
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise BadInputError(f"images must be uint8 (N, H, W) or (N, H, W, 3), got {images.dtype} {images.shape}")
+    out = []
+    for img in images:
+        buf = io.BytesIO()
+        Image.fromarray(img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img).save(buf, "JPEG")
+        buf.seek(0)
+        back = Image.open(buf)
+        out.append(np.asarray(back.convert("RGB") if img.ndim == 3 else back.convert("L")))
+    return np.stack(out)
