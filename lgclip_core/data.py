@@ -6,14 +6,20 @@ split protocol, so that the same test images are used by every method in a run.
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
+import shutil
 import struct
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .errors import BadInputError, MissingAssetError
+from .errors import BadInputError, MissingAssetError, UnknownNameError
 from .zoo import ASSETS
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -25,11 +31,12 @@ FASHION_MNIST_PROMPT_NAMES = ["t-shirt", "trousers", "pullover", "dress", "coat"
 
 @dataclass
 class ImageDataset:
-    """Images as a uint8 array (N,H,W[,3]) or a list of arrays of any size; labels (N,) int64."""
+    """Images as a uint8 array (N,H,W[,3]), a list of arrays of any size or ``ImageFiles`` (decoded when
+    indexed); labels (N,) int64."""
 
     name: str
     split: str
-    images: np.ndarray | list[np.ndarray]
+    images: np.ndarray | list[np.ndarray] | ImageFiles
     labels: np.ndarray
     classnames: list[str]
     prompt_names: list[str] = field(default_factory=list)
@@ -45,7 +52,12 @@ class ImageDataset:
         return len(self.labels)
 
     def subset(self, indices: np.ndarray) -> ImageDataset:
-        imgs = self.images[indices] if isinstance(self.images, np.ndarray) else [self.images[i] for i in indices]
+        if isinstance(self.images, np.ndarray):
+            imgs: Any = self.images[indices]
+        elif isinstance(self.images, ImageFiles):
+            imgs = self.images.take(indices)  # still decoded on use
+        else:
+            imgs = [self.images[i] for i in indices]
         return ImageDataset(self.name, self.split, imgs, self.labels[indices], self.classnames, self.prompt_names,
                             self.protocol)
 
@@ -106,59 +118,353 @@ def load_fashion_mnist(name: str = "fashion-mnist", split: str = "test") -> Imag
                         protocol="official split: 60,000 train / 10,000 test (28x28 grey)")
 
 
-# ----------------------------------------------------------------------------------- the paper's datasets
-_TORCHVISION = {
-    # name: (class, kwargs for the test split, protocol)
-    "flowers102": ("Flowers102", {"split": "test"}, "torchvision Flowers102 official test split (6,149 images)"),
-    "oxford-pets": ("OxfordIIITPet", {"split": "test"}, "torchvision OxfordIIITPet official test split (3,669)"),
-    "food101": ("Food101", {"split": "test"}, "torchvision Food101 official test split (25,250)"),
-    "eurosat": ("EuroSAT", {}, "torchvision EuroSAT RGB (27,000); test = a seeded 20% stratified split, seed 0"),
+# ------------------------------------------------------------------- the paper's datasets: CoOp's splits
+# The LGCLIP authors (utils/myDataset.py) and CoOp (datasets/*.py) read fixed splits from CoOp's
+# ``split_zhou_<Name>.json`` files: {"train"|"val"|"test": [[path relative to the image folder, label, class], ...]}.
+# The split, the labels and the class names all come from that file; torchvision only fetches the images.
+COOP_DOC = "https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md"
+CUB_URL = "https://data.caltech.edu/records/65de6-vp158"
+
+
+@dataclass(frozen=True)
+class CoopSpec:
+    """Where one dataset lives under ``$LGCLIP_DATA``: CoOp's folder, its split file and its image folder."""
+
+    folder: str  # folder under the data root (CoOp's name, so a CoOp ``$DATA`` tree works as is)
+    split_file: str  # relative to the folder: what defines the split
+    image_dir: str  # relative to the folder: where the split's relative paths start
+    doc: str  # where the split file and the images come from
+    kind: str = "coop"  # coop (split_zhou json) | cub (CUB's own split files) | imagenet (train/ and val/ folders)
+    torchvision: tuple[str, str] | None = None  # (class that downloads the images, their folder under the root)
+
+
+COOP_SPECS: dict[str, CoopSpec] = {
+    "flowers102": CoopSpec("oxford_flowers", "split_zhou_OxfordFlowers.json", "jpg", f"{COOP_DOC}#flowers102",
+                           torchvision=("Flowers102", "flowers-102/jpg")),
+    "oxford-pets": CoopSpec("oxford_pets", "split_zhou_OxfordPets.json", "images", f"{COOP_DOC}#oxfordpets",
+                            torchvision=("OxfordIIITPet", "oxford-iiit-pet/images")),
+    "food101": CoopSpec("food-101", "split_zhou_Food101.json", "images", f"{COOP_DOC}#food101",
+                        torchvision=("Food101", "food-101/images")),
+    "eurosat": CoopSpec("eurosat", "split_zhou_EuroSAT.json", "2750", f"{COOP_DOC}#eurosat",
+                        torchvision=("EuroSAT", "eurosat/2750")),
+    # Not in CoOp: the authors read CUB-200-2011's own files (official 5,994 / 5,794 split, classes.txt).
+    "cub200": CoopSpec("CUB_200_2011", "train_test_split.txt", "images",
+                       f"CUB_200_2011.tgz from {CUB_URL} extracted into the data root", kind="cub"),
+    # ImageNet has no split file: CoOp (and the authors) test on the validation set; CLIP's class names.
+    "imagenet-val": CoopSpec("imagenet", "images/val", "images", f"{COOP_DOC}#imagenet", kind="imagenet"),
+    # Procedural photos-sized images in CoOp's layout (mechanics only; written on first use).
+    "synthetic-coop": CoopSpec("synthetic-coop", "split_zhou_SyntheticCoop.json", "images",
+                               "written by lgclip_core.data.write_synthetic_coop"),
 }
+SPLITS = ("train", "val", "test")
 
 
-def load_torchvision_dataset(name: str, split: str = "test", root: str | None = None,
-                             max_images: int | None = None) -> ImageDataset:
-    import torchvision.datasets as tvd
-
-    cls_name, kwargs, protocol = _TORCHVISION[name]
-    root = root or os.environ.get("LGCLIP_DATA", str(Path.home() / ".cache" / "lgclip" / "data"))
-    ds = getattr(tvd, cls_name)(root, download=True, **kwargs)
-    classes = [c.replace("_", " ") for c in getattr(ds, "classes", [])]
-    n = len(ds)
-    idx = np.arange(n)
-    if name == "eurosat":
-        labels_all = np.asarray(ds.targets)
-        rng = np.random.default_rng(0)
-        idx = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels_all == c))[: int(0.2 * (labels_all == c)
-                                      .sum())] for c in range(len(classes))]))
-    if max_images:
-        idx = idx[np.random.default_rng(0).permutation(len(idx))[:max_images]]
-    images, labels = [], []
-    for i in idx:
-        img, y = ds[int(i)]
-        images.append(np.asarray(img.convert("RGB")))
-        labels.append(int(y))
-    return ImageDataset(name, split, images, np.asarray(labels, np.int64), classes, protocol=protocol)
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The datasets' root: ``root``, else ``$LGCLIP_DATA``, else ``~/.cache/lgclip/data``."""
+    return Path(root or os.environ.get("LGCLIP_DATA") or Path.home() / ".cache" / "lgclip" / "data").expanduser()
 
 
-def load_folder_dataset(name: str, split: str = "test", root: str | None = None,
-                        max_images: int | None = None) -> ImageDataset:
-    """CUB-200 / ImageNet-val laid out as ImageFolder trees under ``$LGCLIP_DATA/<name>/<class>/*.jpg``."""
+class ImageFiles(Sequence):
+    """Images decoded from files when indexed: a split of 30,000 photos is never held in memory at once."""
+
+    def __init__(self, paths: list[str] | list[Path]):
+        self.paths = [str(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @staticmethod
+    def read(path: str) -> np.ndarray:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int | np.integer):
+            return self.read(self.paths[index])
+        if isinstance(index, slice):
+            return [self.read(p) for p in self.paths[index]]
+        return [self.read(self.paths[int(i)]) for i in index]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.read(p) for p in self.paths)
+
+    def take(self, indices: Any) -> ImageFiles:
+        return ImageFiles([self.paths[int(i)] for i in indices])
+
+
+Item = tuple[str, int, str]  # (path relative to the image folder, label, class name as the split file has it)
+
+
+def _missing(name: str, what: str, path: Path, doc: str) -> MissingAssetError:
+    return MissingAssetError(f"{name} {what}", f"get it as {doc} describes and put it at {path}",
+                             f"{path} does not exist")
+
+
+def _read_coop_json(name: str, path: Path) -> dict[str, list[Item]]:
+    with open(path) as f:
+        raw = json.load(f)
+    if not isinstance(raw, dict) or not {"train", "test"} <= set(raw):
+        raise BadInputError(f"{path} is not a CoOp split file: expected keys 'train', 'val', 'test'")
+    try:
+        return {s: [(str(p), int(y), str(c)) for p, y, c in raw.get(s, [])] for s in SPLITS}
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(f"{path}: every entry must be [relative path, label, class name] ({exc})") from exc
+
+
+def _read_cub(base: Path) -> dict[str, list[Item]]:
+    """CUB-200-2011's own files, as the authors read them: ids -> path, 1-based label, is_training_image."""
+    def table(fname: str) -> dict[str, str]:
+        p = base / fname
+        if not p.exists():
+            raise _missing("cub200", fname, p, COOP_SPECS["cub200"].doc)
+        return dict(line.split(" ", 1) for line in p.read_text().split("\n") if line.strip())
+
+    paths, labels, is_train, classes = (table(f) for f in ("images.txt", "image_class_labels.txt",
+                                                          "train_test_split.txt", "classes.txt"))
+    names = {int(k) - 1: re.sub(r"^\d+\.", "", v.strip()) for k, v in classes.items()}
+    out: dict[str, list[Item]] = {s: [] for s in SPLITS}
+    for i, rel in paths.items():
+        y = int(labels[i]) - 1
+        out["train" if is_train[i].strip() == "1" else "test"].append((rel.strip(), y, names[y]))
+    return out
+
+
+def _read_imagenet(base: Path, split: str) -> tuple[list[Item], list[Item]]:
+    """``images/train`` and ``images/val`` with one folder per WordNet id (CoOp's layout); val is the test set.
+    Class names: CoOp's ``classnames.txt`` (CLIP's names) if present, else open_clip's copy of CLIP's list.
+    Returns the split's items and one item per class (for the class names)."""
+    if split == "val":
+        raise BadInputError("imagenet-val has splits 'train' and 'test' (the validation images are the test set)")
+    folder = base / "images" / ("val" if split == "test" else "train")
+    if not folder.is_dir():
+        raise _missing("imagenet-val", f"{split} images", folder, COOP_SPECS["imagenet-val"].doc)
+    wnids = sorted(d.name for d in os.scandir(folder) if d.is_dir())
+    names_file = base / "classnames.txt"
+    if names_file.exists():
+        lines = [line.strip().split(" ", 1) for line in names_file.read_text().splitlines() if line.strip()]
+        by_wnid = {w: n for w, n in lines}
+        order = sorted(by_wnid)
+        unknown = [w for w in wnids if w not in by_wnid]
+        if unknown:
+            raise BadInputError(f"{folder} has folders {unknown[:3]} that {names_file} does not list")
+    else:
+        from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+        if len(wnids) != len(IMAGENET_CLASSNAMES):
+            raise _missing("imagenet-val", "classnames.txt", names_file, COOP_DOC + "#imagenet")
+        by_wnid, order = dict(zip(wnids, IMAGENET_CLASSNAMES, strict=True)), wnids
+    label = {w: i for i, w in enumerate(order)}
+    items = [(f"{folder.name}/{w}/{f}", label[w], by_wnid[w])
+             for w in wnids for f in sorted(os.listdir(folder / w)) if not f.startswith(".")]
+    return items, [(w, label[w], by_wnid[w]) for w in order]
+
+
+def _class_names(name: str, source: Path, items: list[Item]) -> list[str]:
+    """Label -> class name from the split file; underscores become spaces (the authors' ``change_form``)."""
+    names: dict[int, str] = {}
+    for _, y, c in items:
+        if names.setdefault(y, c) != c:
+            raise BadInputError(f"{source}: label {y} is called both {names[y]!r} and {c!r}")
+    if sorted(names) != list(range(len(names))):
+        raise BadInputError(f"{source}: labels must be 0..K-1, got {sorted(names)[:5]}...")
+    return [names[y].replace("_", " ") for y in range(len(names))]
+
+
+def _image_folder(name: str, spec: CoopSpec, root: Path) -> Path:
+    """The split's image folder; torchvision downloads the images where it can (the split stays CoOp's)."""
+    own = root / spec.folder / spec.image_dir
+    if own.is_dir() or spec.torchvision is None:
+        return own
+    cls_name, tv_dir = spec.torchvision
+    if not (root / tv_dir).is_dir():
+        try:
+            import torchvision.datasets as tvd
+
+            getattr(tvd, cls_name)(str(root), download=True)
+        except Exception as exc:  # no internet
+            raise MissingAssetError(f"{name} images", f"get them as {spec.doc} describes and put them at {own}",
+                                    f"{own} does not exist and torchvision could not download them: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    return root / tv_dir
+
+
+def load_coop_dataset(name: str, split: str = "test", root: str | os.PathLike | None = None,
+                      max_images: int | None = None, **synthetic: Any) -> ImageDataset:
+    """One split of a paper dataset with the split, labels and class names of CoOp's split file.
+
+    ``root`` defaults to ``$LGCLIP_DATA``; the file is ``<root>/<COOP_SPECS[name].folder>/<split_file>``.
+    ``max_images`` draws a seeded subset (seed 0). Images are decoded when used (``ImageFiles``).
+    ``synthetic-coop`` without a root writes itself into the cache on first use (``synthetic`` are
+    ``write_synthetic_coop``'s options).
+    """
+    if name not in COOP_SPECS:
+        raise UnknownNameError("CoOp dataset", name, list(COOP_SPECS))
+    if split not in SPLITS:
+        raise BadInputError(f"split must be one of {SPLITS}, got {split!r}")
+    if synthetic and name != "synthetic-coop":
+        raise BadInputError(f"{sorted(synthetic)} are options of synthetic-coop, not of {name}")
+    spec = COOP_SPECS[name]
+    if name == "synthetic-coop" and root is None:
+        root = _cached_synthetic_coop(**synthetic)
+    root = data_root(root)
+    base = root / spec.folder
+    source = base / spec.split_file
+    rel_source = f"{spec.folder}/{spec.split_file}"
+    if spec.kind == "imagenet":
+        items, all_items = _read_imagenet(base, split)
+        splits = {split: items}
+        image_dir = base / spec.image_dir
+        how = f"ImageNet {rel_source if split == 'test' else spec.folder + '/images/train'} (the validation set " \
+              "is the test set, as in CoOp); CLIP's class names"
+    else:
+        if spec.kind == "cub":
+            if not source.exists():
+                raise _missing(name, "split file", source, spec.doc)
+            splits = _read_cub(base)
+            how = f"CUB-200-2011's official split ({rel_source}), as the authors' utils/myDataset.py"
+        else:
+            if not source.exists():
+                raise _missing(name, "split file", source, spec.doc)
+            splits = _read_coop_json(name, source)
+            how = f"CoOp split file {rel_source}"
+        if split == "val" and not splits["val"]:
+            raise BadInputError(f"{rel_source} has no 'val' split; use 'train' or 'test'")
+        all_items = [it for s in SPLITS for it in splits[s]]
+        test_paths = {p for p, _, _ in splits["test"]}
+        shared = [p for s in ("train", "val") for p, _, _ in splits[s] if p in test_paths]
+        if shared:
+            raise BadInputError(f"{source}: {len(shared)} test images are also training/validation images "
+                                f"(e.g. {shared[0]}); a reference image must never be a test image")
+        image_dir = _image_folder(name, spec, root) if spec.kind == "coop" else base / spec.image_dir
+    classnames = _class_names(name, source, all_items)
+    items = splits[split]
+    idx = np.arange(len(items))
+    if max_images is not None and max_images < len(items):
+        idx = np.sort(np.random.default_rng(0).permutation(len(items))[:max_images])
+    paths = [image_dir / items[i][0] for i in idx]
+    absent = [p for p in paths if not p.exists()]
+    if absent:
+        raise MissingAssetError(f"{name} images", f"get them as {spec.doc} describes and put them under {image_dir}",
+                                f"{len(absent)} of {len(paths)} files are missing, e.g. {absent[0]}")
+    drawn = f", {len(idx):,} drawn with seed 0" if len(idx) < len(items) else ""
+    return ImageDataset(name, split, ImageFiles(paths), np.asarray([items[i][1] for i in idx], np.int64), classnames,
+                        protocol=f"{how}: {split} split, {len(items):,} images{drawn}")
+
+
+# ------------------------------------------------------------------------------- synthetic, CoOp layout
+_SYN_SHAPES = ["circle", "square", "triangle", "star", "ring", "cross"]
+_SYN_COLOURS = {"red": (215, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 215), "yellow": (235, 200, 30),
+                "purple": (140, 50, 170), "orange": (240, 130, 20)}
+_SYN_SIZES = [(375, 500), (500, 333), (333, 500), (500, 375)]  # (H, W): the sizes of typical Flickr photos
+SYNTHETIC_DEFAULTS: dict[str, Any] = {"n_classes": 4, "per_split": {"train": 4, "val": 2, "test": 3}, "seed": 0}
+
+
+def _camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[-_ ]+", name) if p)
+
+
+def synthetic_classnames(n_classes: int) -> list[str]:
+    """'red circle', 'green square', ...: every class a distinct (colour, shape) pair."""
+    colours = list(_SYN_COLOURS)
+    if not 1 <= n_classes <= len(colours) * len(_SYN_SHAPES):
+        raise BadInputError(f"n_classes must be 1..{len(colours) * len(_SYN_SHAPES)}, got {n_classes}")
+    return [f"{colours[(c + c // len(_SYN_SHAPES)) % len(colours)]} {_SYN_SHAPES[c % len(_SYN_SHAPES)]}"
+            for c in range(n_classes)]
+
+
+def _draw_synthetic(rng: np.random.Generator, classname: str) -> np.ndarray:
+    """One photo-sized RGB image: a coloured shape on a random textured background."""
+    from PIL import Image, ImageDraw
+
+    h, w = _SYN_SIZES[int(rng.integers(len(_SYN_SIZES)))]
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    c0, c1 = rng.integers(60, 200, (2, 3)).astype(np.float32)
+    texture = int(rng.integers(4))
+    if texture == 0:  # gradient
+        t = (yy / h * np.cos(a := rng.uniform(0, np.pi)) + xx / w * np.sin(a))[..., None]
+    elif texture == 1:  # stripes
+        t = (np.sin((xx * np.cos(a := rng.uniform(0, np.pi)) + yy * np.sin(a)) / rng.uniform(6, 30)) > 0)[..., None]
+    elif texture == 2:  # checker
+        s = rng.integers(20, 80)
+        t = (((xx // s) + (yy // s)) % 2)[..., None]
+    else:  # smooth noise
+        small = rng.random((h // 32 + 2, w // 32 + 2), dtype=np.float32)
+        t = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC))[..., None] / 255
+    bg = c0 * (1 - t) + c1 * t + rng.normal(0, 6, (h, w, 3))
+    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
+    colour_name, shape = classname.split(" ")
+    fill = tuple(int(np.clip(v + rng.integers(-20, 21), 0, 255)) for v in _SYN_COLOURS[colour_name])
+    r = rng.uniform(0.18, 0.32) * min(h, w)
+    cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
+    rot = rng.uniform(0, 2 * np.pi)
+    draw = ImageDraw.Draw(img)
+    if shape == "circle":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif shape == "ring":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=fill, width=max(3, int(r / 3)))
+    elif shape == "cross":
+        draw.line([cx - r, cy - r, cx + r, cy + r], fill=fill, width=max(3, int(r / 3)))
+        draw.line([cx - r, cy + r, cx + r, cy - r], fill=fill, width=max(3, int(r / 3)))
+    else:
+        k = {"square": 4, "triangle": 3, "star": 10}[shape]
+        radii = [r if shape != "star" or j % 2 == 0 else r * 0.45 for j in range(k)]
+        draw.polygon([(cx + q * np.cos(rot + 2 * np.pi * j / k), cy + q * np.sin(rot + 2 * np.pi * j / k))
+                      for j, q in enumerate(radii)], fill=fill)
+    return np.asarray(img)
+
+
+def write_synthetic_coop(root: str | os.PathLike, name: str = "synthetic-coop", n_classes: int = 4,
+                         per_split: dict[str, int] | None = None, seed: int = 0) -> Path:
+    """Write a dataset in CoOp's layout: ``<root>/<name>/images/<class>/<class>_<i>.jpg`` and
+    ``<root>/<name>/split_zhou_<Name>.json``, with photo sizes (375x500, 500x333, ...). Deterministic in
+    ``seed``; ``per_split`` is images per class and split. For mechanics at real resolutions, never results."""
     from PIL import Image
-    from torchvision.datasets import ImageFolder
 
-    root_dir = Path(root or os.environ.get("LGCLIP_DATA", Path.home() / ".cache" / "lgclip" / "data")) / name
-    if not root_dir.exists():
-        raise MissingAssetError(name, f"place the {name} test images as {root_dir}/<class name>/<image> "
-                                "(see the book's 'How to run' page)")
-    ds = ImageFolder(str(root_dir))
-    idx = np.arange(len(ds))
-    if max_images:
-        idx = idx[np.random.default_rng(0).permutation(len(idx))[:max_images]]
-    images = [np.asarray(Image.open(ds.samples[i][0]).convert("RGB")) for i in idx]
-    labels = np.asarray([ds.samples[i][1] for i in idx], np.int64)
-    classes = [c.split(".", 1)[-1].replace("_", " ") for c in ds.classes]
-    return ImageDataset(name, split, images, labels, classes, protocol=f"all images under {root_dir}")
+    per_split = {**SYNTHETIC_DEFAULTS["per_split"], **(per_split or {})}
+    if set(per_split) - set(SPLITS) or any(int(n) < 0 for n in per_split.values()):
+        raise BadInputError(f"per_split maps {SPLITS} to image counts >= 0, got {per_split}")
+    base = Path(root) / name
+    names = synthetic_classnames(n_classes)
+    rng = np.random.default_rng(seed)
+    split: dict[str, list[Item]] = {s: [] for s in SPLITS}
+    for y, cname in enumerate(names):
+        folder = cname.replace(" ", "_")
+        (base / "images" / folder).mkdir(parents=True, exist_ok=True)
+        i = 0
+        for s in SPLITS:  # one counter per class: a file's name does not tell its split
+            for _ in range(int(per_split.get(s, 0))):
+                i += 1
+                rel = f"{folder}/{folder}_{i}.jpg"
+                Image.fromarray(_draw_synthetic(rng, cname)).save(base / "images" / rel, quality=90)
+                split[s].append((rel, y, folder))
+    with open(base / f"split_zhou_{_camel(name)}.json", "w") as f:
+        json.dump(split, f, indent=1)
+    return base
+
+
+def _cached_synthetic_coop(n_classes: int | None = None, per_split: dict[str, int] | None = None,
+                           seed: int | None = None) -> Path:
+    """The root holding ``synthetic-coop`` for these options, written once into the cache (atomically)."""
+    from .cache import default_cache, stable_hash
+
+    opts = {"n_classes": SYNTHETIC_DEFAULTS["n_classes"] if n_classes is None else n_classes,
+            "per_split": {**SYNTHETIC_DEFAULTS["per_split"], **(per_split or {})},
+            "seed": SYNTHETIC_DEFAULTS["seed"] if seed is None else seed, "version": 1}
+    final = default_cache().root / "datasets" / f"synthetic-coop-{stable_hash(opts)}"
+    if not final.exists():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-synthetic-coop-", dir=final.parent))
+        try:
+            write_synthetic_coop(tmp, "synthetic-coop", opts["n_classes"], opts["per_split"], opts["seed"])
+            os.rename(tmp, final)  # atomic; another process may have won the race
+        except OSError:
+            if not final.exists():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 # ------------------------------------------------------------------------------------------ tiny shapes

@@ -145,10 +145,14 @@ _BACKENDS: list[Backend] = [
        "random-init tiny StableDiffusionPipeline (mechanics only)", tiny=True),
     # datasets
     _b("dataset", "fashion-mnist", "data:load_fashion_mnist", "offline", "Fashion-MNIST (Debian IDX files)"),
-    *[_b("dataset", n, "data:load_torchvision_dataset", "hub", f"{n} via torchvision") for n in
-      ("flowers102", "oxford-pets", "food101", "eurosat")],
-    *[_b("dataset", n, "data:load_folder_dataset", "hub", f"{n} from an ImageFolder tree ($LGCLIP_DATA/{n})")
-      for n in ("cub200", "imagenet-val")],
+    # the papers' datasets: split, labels and class names from CoOp's split files (paths: data.COOP_SPECS)
+    *[_b("dataset", n, "data:load_coop_dataset", "hub", f"{n}, CoOp's split_zhou_*.json split under $LGCLIP_DATA")
+      for n in ("flowers102", "oxford-pets", "food101", "eurosat")],
+    _b("dataset", "cub200", "data:load_coop_dataset", "hub", "CUB-200-2011, its official split (as the authors)"),
+    _b("dataset", "imagenet-val", "data:load_coop_dataset", "hub",
+       "ImageNet in CoOp's layout: val is the test set, CLIP's class names"),
+    _b("dataset", "synthetic-coop", "data:load_coop_dataset", "tiny",
+       "procedural photo-sized images in CoOp's layout, written into the cache (mechanics only)"),
     _b("dataset", "tiny-shapes", "data:load_tiny_shapes", "tiny", "procedurally drawn shapes (mechanics only)"),
 ]
 
