@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 
 class LGCLIPError(Exception):
     """Base class of the package's errors."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython/Jupyter (and so papermill) show this instead of a traceback: the one line that names the fix."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 class UnknownNameError(LGCLIPError, KeyError):
@@ -31,13 +38,45 @@ class BadInputError(LGCLIPError, ValueError):
     """Input that cannot be used as given (empty/duplicate class names, mismatched shapes, ...)."""
 
 
-def check_class_names(names: object) -> list[str]:
-    """Validate a list of class names: non-empty strings, no duplicates (after stripping/case-folding)."""
+class ParameterError(BadInputError):
+    """A run parameter (CLI option or notebook parameter) of the wrong type or out of range."""
+
+    def __init__(self, name: str, value: object, allowed: str):
+        self.param, self.value, self.allowed = name, value, allowed
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(f"{name} = {shown} is not allowed: {allowed}")
+
+
+class IntegrityError(LGCLIPError, RuntimeError):
+    """A model or data file whose SHA-256 differs from the recorded one: damaged or changed, so never loaded."""
+
+    def __init__(self, path: object, asset: str, expected: str, actual: str, fix: str):
+        self.path, self.asset, self.expected, self.actual, self.fix = path, asset, expected, actual, fix
+        super().__init__(f"{path} of {asset!r} is damaged or changed (sha256 {actual[:12]}..., expected "
+                         f"{expected[:12]}...); refusing to load it. Fix: {fix}")
+
+
+class CacheNotWritableError(LGCLIPError, RuntimeError):
+    """Neither the cache nor an overlay folder can take a new entry."""
+
+
+def check_class_names(names: object, min_classes: int = 1, tokenizer: Any = None, max_tokens: int | None = None,
+                      model: str = "the text encoder", template: str = "{}") -> list[str]:
+    """Validate a list of class names: non-empty strings, no duplicates (after stripping/case-folding).
+
+    ``min_classes=2`` where a classifier is built (one class cannot be told apart from anything). With a
+    ``tokenizer``, names that ``model`` cannot see as written (cut at ``max_tokens``, characters its vocabulary
+    lacks) get a warning that shows what it will see; ``template`` is the prompt the name is put in.
+    """
     if isinstance(names, str) or not hasattr(names, "__iter__"):
         raise BadInputError(f"class names must be a list of strings, got {type(names).__name__}")
     names = list(names)
     if not names:
         raise BadInputError("class names are empty: pass at least one class name, e.g. ['cat', 'dog']")
+    if len(names) < min_classes:
+        raise BadInputError(f"{len(names)} class name(s) {names!r}, but a classifier needs at least {min_classes}: "
+                            "add another class (e.g. a 'background' or 'other' class)")
     for i, n in enumerate(names):
         if not isinstance(n, str):
             raise BadInputError(f"class name #{i} is {type(n).__name__} {n!r}; every class name must be a str")
@@ -50,7 +89,43 @@ def check_class_names(names: object) -> list[str]:
             raise BadInputError(f"duplicate class name {n!r} (positions {seen[key]} and {i}); class names must be "
                                 "unique, rename or merge one of them")
         seen[key] = i
+    if tokenizer is not None:
+        for message in text_limit_messages([template.format(n) for n in names], tokenizer, max_tokens, model):
+            warnings.warn(message, TextLimitWarning, stacklevel=2)
     return names
+
+
+class TextLimitWarning(UserWarning):
+    """A text that a model will not see as written (cut to its token limit, or unknown characters)."""
+
+
+def text_limit_messages(texts: list[str], tokenizer: Any, max_tokens: int | None, model: str) -> list[str]:
+    """One message per text that ``tokenizer`` cuts at ``max_tokens`` or maps (partly) to its unknown token.
+
+    The message quotes what the model actually sees (the decoded tokens it keeps), so the user can shorten or
+    respell the name; nothing is changed here.
+    """
+    out = []
+    unk = getattr(tokenizer, "unk_token", None)
+    unk_id = getattr(tokenizer, "unk_token_id", None)
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
+        problems = []
+        if max_tokens is not None and len(ids) > max_tokens:
+            problems.append(f"is {len(ids)} tokens long and {model} keeps the first {max_tokens}")
+        if unk_id is not None and unk_id in ids[:max_tokens]:
+            problems.append(f"has characters {model}'s vocabulary lacks (they become {unk})")
+        if problems:
+            kept = tokenizer.decode(ids[:max_tokens] if max_tokens else ids, skip_special_tokens=False)
+            for special in (getattr(tokenizer, "cls_token", None), getattr(tokenizer, "sep_token", None),
+                            getattr(tokenizer, "bos_token", None), getattr(tokenizer, "eos_token", None)):
+                if special and special != unk:
+                    kept = kept.replace(special, "")
+            kept = " ".join(kept.split())
+            kept = kept if len(kept) <= 120 else kept[:117] + "..."
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            out.append(f"{shown!r} {' and '.join(problems)}: the model sees {kept!r}")
+    return out
 
 
 def check_prompts(prompts: object) -> list[str]:

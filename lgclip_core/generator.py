@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .cache import ArtifactCache, default_cache, sha256_file, shared_chunks
 from .errors import BadInputError, check_prompts
 from .tokenizers import build_directory
-from .zoo import asset_path
+from .zoo import ASSETS, asset_path
 
 TEXT_MAX_LENGTH = 32  # MiniLM tokens fed to cross-attention
 GENERATOR_CARD = "lgclip_generator.json"  # crop, sampling defaults, training record and metrics
@@ -184,6 +184,7 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
                            guidance_scale: float | None = None) -> Generator:
     """Our committed pipeline (UNet + scheduler) + the MiniLM asset, from local files only."""
     path = Path(path) if path else asset_path("lgclip-fmnist-generator")
+    ASSETS["lgclip-fmnist-generator"].verify(path)  # an explicit copy too: its card's SHA-256s (IntegrityError)
     text_encoder, tokenizer = _minilm_parts()
     pipe = TextToImagePixelPipeline.from_pretrained(path, text_encoder=text_encoder, tokenizer=tokenizer,
                                                     local_files_only=True, use_safetensors=True)

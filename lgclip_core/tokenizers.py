@@ -15,12 +15,23 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .cache import ArtifactCache, default_cache, sha256_file
+from .cache import (
+    ArtifactCache,
+    atomic_write_bytes,
+    default_cache,
+    dir_mode,
+    file_mode,
+    file_sha256_remembered,
+    sha256_file,
+    verify_files,
+)
+from .errors import IntegrityError
 from .zoo import asset_path
 
 __all__ = ["model_cache", "build_directory", "clip_tokenizer", "clip_tokenizer_files", "CLIP_VOCAB_SIZE"]
@@ -36,39 +47,62 @@ def model_cache() -> ArtifactCache:
 
 
 def _complete(d: Path) -> bool:
-    """A built directory is usable when its sentinel exists and every listed file has its recorded size."""
+    """A built directory is usable when its sentinel exists and every listed file has its recorded size and
+    SHA-256 (hashed once per file version, see ``cache.verify_files``); a damaged file makes it unusable."""
     sentinel = d / COMPLETE
     if not sentinel.is_file():
         return False
     try:
-        files = json.loads(sentinel.read_text())["files"]
-    except (ValueError, KeyError):
+        info = json.loads(sentinel.read_text())
+        files = info["files"]
+    except (ValueError, KeyError, OSError):
         return False
-    return all((d / name).is_file() and (d / name).stat().st_size == size for name, size in files.items())
+    if not all((d / name).is_file() and (d / name).stat().st_size == size for name, size in files.items()):
+        return False
+    hashes = info.get("sha256")
+    if hashes is None:  # written before hashes were recorded: record them now (sizes matched), if we may
+        hashes = {name: file_sha256_remembered(d / name) for name in files}
+        try:
+            atomic_write_bytes(sentinel, json.dumps({**info, "sha256": hashes}, indent=1, default=str).encode())
+        except OSError:
+            pass
+        return True
+    try:
+        verify_files(d, hashes, f"{d.parent.parent.name} cache entry", "it is rebuilt")
+    except IntegrityError as exc:
+        warnings.warn(f"{exc}; rebuilding it", stacklevel=3)
+        return False
+    return True
 
 
 def build_directory(kind: str, parts: Any, build: Callable[[Path], None], cache: ArtifactCache | None = None,
                     info: dict[str, Any] | None = None) -> Path:
     """Return ``<model cache>/<kind>/<hash(parts)>/files``, calling ``build(tmp_dir)`` on a miss.
 
-    ``build`` fills a private temporary directory; only when it returns is a sentinel written and the folder
-    renamed into place, so an interrupted or failed build leaves nothing that a later call could mistake for
-    a finished one (and two processes building at once cannot corrupt each other's output).
+    ``build`` fills a private temporary directory; only when it returns is a sentinel (file sizes and SHA-256s)
+    written and the folder renamed into place, so an interrupted or failed build leaves nothing that a later call
+    could mistake for a finished one (and two processes building at once cannot corrupt each other's output).
+    A finished folder in a read-only shared cache is used as it is; a new build goes to the writable layer
+    (the cache or its overlay, see ``cache.py``), with the user's umask.
     """
     cache = cache or model_cache()
+    for root in cache.existing_directories(kind, parts):
+        if _complete(root / "files"):
+            return root / "files"
     root = cache.directory(kind, parts)
     final = root / "files"
-    if _complete(final):
-        return final
     if final.exists():  # an unfinished or damaged earlier build: start again
         shutil.rmtree(final, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like any other cache folder
+    os.chmod(tmp, dir_mode())  # mkdtemp makes it private; the cache is shared like any other cache folder
     try:
         build(tmp)
         files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
-        (tmp / COMPLETE).write_text(json.dumps({"parts": parts, "files": files, **(info or {})}, indent=1,
-                                               default=str))
+        hashes = {name: sha256_file(tmp / name) for name in files}
+        for q in tmp.rglob("*"):  # whatever ``build`` used to write them, files follow the umask too
+            os.chmod(q, dir_mode() if q.is_dir() else file_mode())
+        atomic_write_bytes(tmp / COMPLETE, json.dumps({"parts": parts, "files": files, "sha256": hashes,
+                                                       **(info or {})}, indent=1, default=str).encode())
         try:
             os.rename(tmp, final)
         except OSError:  # another process finished first

