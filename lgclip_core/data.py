@@ -325,6 +325,9 @@ def load_coop_dataset(name: str, split: str = "test", root: str | os.PathLike | 
             splits = _read_cub(base)
             how = f"CUB-200-2011's official split ({rel_source}), as the authors' utils/myDataset.py"
         else:
+            authors_copy = base / spec.split_file.replace("split_zhou_", "split_")  # the authors' name for it
+            if not source.exists() and authors_copy.exists():
+                source, rel_source = authors_copy, f"{spec.folder}/{authors_copy.name}"
             if not source.exists():
                 raise _missing(name, "split file", source, spec.doc)
             splits = _read_coop_json(name, source)

@@ -226,3 +226,12 @@ def test_synthetic_coop_through_the_zoo_writes_itself_once() -> None:
     assert len(first.classnames) == data.SYNTHETIC_DEFAULTS["n_classes"]
     with pytest.raises(BadInputError, match="options of synthetic-coop"):
         data.load_coop_dataset("eurosat", "test", n_classes=3)
+
+
+def test_the_authors_copy_of_the_split_file_is_read(tmp_path: Path) -> None:
+    """The LGCLIP authors keep CoOp's file as split_<Name>.json (utils/myDataset.py): the same content."""
+    base = _coop_tree(tmp_path, "flowers102", ["pink primrose", "hard-leaved pocket orchid"])
+    (base / "split_zhou_OxfordFlowers.json").rename(base / "split_OxfordFlowers.json")
+    test = data.load_coop_dataset("flowers102", "test", root=tmp_path)
+    assert "oxford_flowers/split_OxfordFlowers.json" in test.protocol
+    assert test.classnames == ["pink primrose", "hard-leaved pocket orchid"]
