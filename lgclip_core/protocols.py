@@ -61,13 +61,21 @@ CHOICES: tuple[Choice, ...] = (
     # ------------------------------------------------------------------------------------------- LGCLIP
     Choice("lgclip.split", "Test split and class names",
            "coop", "coop",
-           "reads CoOp's split files (split_zhou_<Name>.json: [path, label, classname]) and CoOp's class names "
-           "(e.g. 'Sea or Lake'); ImageNet: the validation set as test, CLIP's class names",
-           "the same: paper-profile datasets read the CoOp split file under $LGCLIP_DATA/<dataset>/; the "
-           "real-image references use the CoOp train split, never a test image",
+           "reads CoOp's split files, renamed split_<Name>.json ([path, label, classname]; train and test); class "
+           "names are the split file's with '_' as ' ' (Flowers via cat_to_name.json, Food via meta/classes.txt: "
+           "the same names), e.g. 'Sea or Lake'; CUB-200: its own train_test_split.txt (5,994 / 5,794) and "
+           "classes.txt ('001.Black_footed_Albatross' -> 'Black footed Albatross'); ImageNet: the validation "
+           "folders as test, named by their folder names, and the same validation images as 'train'",
+           "the same splits and names: the CoOp file $LGCLIP_DATA/<CoOp folder>/split_zhou_<Name>.json (or the "
+           "authors' split_<Name>.json), CUB's own files under $LGCLIP_DATA/CUB_200_2011/, ImageNet images/val as "
+           "test with CLIP's class names; real-image references always come from the train split (ImageNet: "
+           "images/train), never from a test image",
            "adopted: every CLIP zero-shot number in the literature uses these splits; torchvision's splits "
-           "differ in size (Flowers test 6,149 vs 2,463) and change the numbers",
-           f"{LGCLIP_REPO}: utils/myDataset.py"),
+           "differ in size (Flowers test 6,149 vs 2,463) and change the numbers. Only ImageNet's real-image "
+           "references differ: the authors' would be fit on the test images",
+           f"{LGCLIP_REPO}: utils/myDataset.py:39-78 (CUB), 85-115 (Flowers), 122-148 (Pets), 155-183 (Food), "
+           "190-231 (ImageNet), 234-260 (EuroSAT), 288 (change_form); CoOp (KaiyangZhou/CoOp): datasets/*.py, "
+           "DATASETS.md"),
     Choice("lgclip.prompting", "How the LLM is asked for descriptions",
            "one_request", "per_description",
            "one chat request per class for 10 descriptions at once, each starting '{class}, which has ...' and "
@@ -119,59 +127,84 @@ CHOICES: tuple[Choice, ...] = (
            "unbiased sample of the generator",
            f"{LGCLIP_REPO}: text_gen_Ngen_made.py"),
     # ------------------------------------------------------------------------------------------ T2I-PAL
-    Choice("t2ipal.n_ctx", "Prompt context length",
-           16, 4,
-           "16 learnable context tokens (global and local prompts)",
-           "4 context tokens",
-           "our generated training sets are small (about a thousand images): fewer parameters overfit less",
-           f"{TAI_REPO}: configs/trainers/Caption_distill_double/*.yaml (N_CTX)"),
-    Choice("t2ipal.logit_scale", "Scale of the cosine logits in the loss",
+    Choice("t2ipal.n_ctx", "Prompt context: length and initialisation",
+           {"n_ctx": 16, "ctx_init": None, "init_std": 0.02},
+           {"n_ctx": 4, "ctx_init": "a photo of a", "init_std": None},
+           "16 learnable context tokens, one generic set for the global and one for the local prompts, initialised "
+           "at random N(0, 0.02^2) (CTX_INIT is empty)",
+           "4 context tokens initialised from the embeddings of 'a photo of a' (CoOp's option), so training starts "
+           "at the zero-shot prompt; methods with hand-written prompts use 'a photo of a' under both protocols",
+           "our generated training sets are small (about a thousand images): fewer parameters overfit less, and "
+           "starting at the zero-shot prompt keeps the few steps we train from wandering",
+           f"{TAI_REPO}: train_caption.py:86-88 (N_CTX 16, CTX_INIT ''), scripts/main.sh:38-40 (NCTX 16), "
+           "trainers/Caption_distill_double.py:98-113 (random init, std 0.02)"),
+    Choice("t2ipal.logit_scale", "Scale of the cosine logits (loss and test)",
            4.0, 10.0,
-           "a fixed scale on the cosine logits fed to the ranking loss",
+           "a fixed scale 4.0 (IF_LEARN_SCALE False) multiplies the global and the local cosine logits, which feed "
+           "the ranking loss (margin 1, scale_ 1.0) and the test scores",
            "scale 10",
            "the ranking loss's margin is 1: at scale 4 a positive must beat a negative by 0.25 in cosine, "
            "more than the spread of CLIP-like cosines",
-           f"{TAI_REPO}: trainers/caption_distill_double.py"),
+           f"{TAI_REPO}: trainers/Caption_distill_double.py:319-326, 349-358, 474; "
+           "configs/trainers/Caption_distill_double/rn50_voc2007.yaml:28"),
     Choice("t2ipal.spatial_temperature", "Temperature of the spatial softmax over local scores",
-           0.02, 0.05,
-           "the local (patch) scores are aggregated with softmax(scale * s) with scale 50 (1/50 = 0.02)",
-           "temperature 0.05 (scale 20)",
+           {"text": 1 / 50, "image": 1 / 40, "image:nus-wide": 1 / 4}, {"text": 0.05, "image": 0.05},
+           "softmax over positions of scale * cosine, then the cosine-weighted sum: scale 50 over caption tokens "
+           "(training, spatial_SCALE_text) and 40 over image patches (test, spatial_SCALE_image; 4 in the "
+           "NUS-WIDE config; train_caption.py's default is 50 for both)",
+           "temperature 0.05 (scale 20) for tokens and patches alike",
            "our local maps are coarse (4 x 4 at 112 px): a sharper softmax keeps one position only",
-           f"{TAI_REPO}: trainers/caption_distill_double.py"),
-    Choice("t2ipal.text_length", "Text length in tokens",
+           f"{TAI_REPO}: trainers/Caption_distill_double.py:324-326, 356-358; "
+           "configs/trainers/Caption_distill_double/rn50_{voc2007,coco2014,nuswide}.yaml:30-31"),
+    Choice("t2ipal.text_length", "Caption length in tokens",
            77, 32,
-           "CLIP's full 77-token context for captions and prompts",
-           "captions and prompts truncated at 32 tokens",
+           "captions tokenised with clip.tokenize's full 77-token context; every token up to the end-of-text token "
+           "is a local feature of the caption (padding masked with -10000)",
+           "caption token features truncated at 32 tokens",
            "our captions are one short sentence; 32 tokens cost less than half the text-tower time",
-           f"{TAI_REPO}: datasets/*.py (clip.tokenize)"),
+           f"{TAI_REPO}: datasets/voc2007_distill.py:134, 161, 166 (clip/clip.py:185, context_length=77); "
+           "trainers/Caption_distill_double.py:347"),
     Choice("t2ipal.loss", "Loss over the branches",
            "per_branch", "mean_of_branches",
-           "a ranking loss on each branch's logits (global, local), summed; at test the branch scores are "
-           "merged 0.5 / 0.5",
-           "one ranking loss on the mean of the active branches' scores (global, local, prototype)",
-           "the loss then trains exactly the score that is evaluated",
-           f"{TAI_REPO}: trainers/caption_distill_double.py"),
+           "'double_ranking': one ranking loss on the global and one on the local logits (both scaled by 4), "
+           "summed; each sums the hinge over an image's (positive, negative) pairs and averages over the batch; "
+           "at test the global and local logits are merged 0.5 / 0.5 (GL_merge_rate). The prototype branch is "
+           "T2I-PAL's addition: under this protocol it gets a third loss of the same form, and the test score is "
+           "the equal-weight mean of the branches (0.5 / 0.5 when there are two)",
+           "one ranking loss on the evaluated score (the mean of the active branches: global, local, prototype), "
+           "averaging the hinge over an image's pairs and over the images that have a pair",
+           "the loss then trains exactly the score that is evaluated, and its scale does not grow with the number "
+           "of classes",
+           f"{TAI_REPO}: trainers/Caption_distill_double.py:473-474, trainers/utils.py:85-93 (ranking_loss), "
+           "Dassl.pytorch-master/dassl/evaluation/evaluator.py:216-228, train_caption.py:91"),
     Choice("t2ipal.adapter", "Adapter residual convention",
            "clip_adapter", "frozen_weight",
-           "CLIP-Adapter: x' = ratio * MLP(x) + (1 - ratio) * x, where the ratio (0.2) weights the MLP's output",
-           "x' = normalize(alpha * x + (1 - alpha) * (x + MLP(x))) with alpha = 0.8 the weight of CLIP's frozen "
-           "feature; since the MLP's output is x + MLP(x), alpha rescales the MLP's contribution by (1 - alpha)",
+           "CLIP-Adapter: x' = ratio * MLP(x) + (1 - ratio) * x with ratio 0.2 the weight of the MLP's output; "
+           "MLP = Linear-ReLU-Linear-ReLU without biases, reduction 4, PyTorch's random initialisation (applied "
+           "to the unnormalised image feature; ours are L2-normalised)",
+           "x' = normalize(alpha * x + (1 - alpha) * (x + MLP(x))) = normalize(x + (1 - alpha) * MLP(x)) with "
+           "alpha = 0.8: alpha only rescales the learnable MLP's output (it bounds nothing); no final ReLU",
            "the MLP's last layer starts at zero, so training starts exactly at CLIP's zero-shot scores",
-           "CLIP-Adapter (gaopengcuhk/CLIP-Adapter): clip_adapter.py"),
+           "gaopengcuhk/CLIP-Adapter: clip_adapter.py:55-67 (Adapter), 100-105 (ratio 0.2)"),
     Choice("t2ipal.f1_rule", "Which labels count as predicted for CF1 / OF1",
            "top3_nonnegative", "top3",
            "ML-GCN's rule: a label is predicted when it is among an image's 3 highest scores AND its score is "
-           "at least 0 (TaI-DPT's released evaluator reports mAP only)",
+           "at least 0; a class predicted for no image has precision 0 (TaI-DPT's evaluator reports mAP only)",
            "the image's 3 highest scores, whatever their sign",
            "cosine-based logits have no natural zero: the >= 0 condition depends on the logit offset",
-           "ML-GCN (megvii-research/ML-GCN): util.py (AveragePrecisionMeter.evaluation)"),
+           "megvii-research/ML-GCN: util.py:258-289 (overall_topk, evaluation), engine.py:338; guozix/TaI-DPT: "
+           "Dassl.pytorch-master/dassl/evaluation/evaluator.py:177-246 (MLClassification: mAP only)"),
     Choice("t2ipal.voc_difficult", "VOC2007 'difficult' objects",
-           "ignore_in_ap", "ignore_in_ap",
-           "a label present only through 'difficult' objects is ignored in that class's AP (ML-GCN's "
-           "difficult_examples=True)",
-           "the same: such entries are marked -1 and left out of AP, CF1 and OF1",
-           "adopted: the VOC2007 benchmark convention",
-           "ML-GCN (megvii-research/ML-GCN): voc.py, util.py"),
+           "negative", "ignore",
+           "TaI-DPT reads VOC's <class>_test.txt labels as they are (1 present, -1 absent, 0 difficult only) and "
+           "its mAP counts only 1 as positive, so a difficult-only label is a negative; ML-GCN's CF1/OF1 also "
+           "count it as a negative (its AP ignores it: difficult_examples=True)",
+           "such entries are marked -1 and left out of AP, CF1 and OF1 alike",
+           "a difficult-only object is neither reliably present nor absent; the VOC devkit leaves it out of AP, "
+           "and leaving it out of all three metrics keeps them on the same entries",
+           f"{TAI_REPO}: datasets/data_helpers.py:135-163, datasets/voc2007_distill.py:171-176, "
+           "Dassl.pytorch-master/dassl/evaluation/evaluator.py:136-153; megvii-research/ML-GCN: util.py:240, "
+           "259-260, 277; demo_voc2007_gcn.py:62"),
 )
 
 CHOICE_BY_KEY: dict[str, Choice] = {c.key: c for c in CHOICES}

@@ -3,6 +3,11 @@
     lgclip reproduce t2ipal --out runs/t2ipal                  # offline benchmark, 3 seeds (<= 30 min, 2 cores)
     lgclip reproduce t2ipal --quick --out runs/t2ipal-quick    # smaller sizes (<= 5 min)
     lgclip reproduce t2ipal --profile paper --dataset voc2007 --out runs/t2ipal-voc   # CLIP RN50 + SD (GPU)
+    lgclip reproduce t2ipal --quick --protocol authors --out runs/t2ipal-authors  # TaI-DPT's choices
+
+``--protocol authors`` runs the choices of the code T2I-PAL builds on (TaI-DPT, CLIP-Adapter, ML-GCN), ``clean``
+ours; the default is the profile's (``protocols.default_protocol``). Each choice is one entry of
+``lgclip_core.protocols`` (keys ``t2ipal.*``), and the result JSON and its manifest list the active ones.
 
 The arrows: captions (templates + a chat LLM) -> filter to those that name classes -> labels = classes named
 -> the generator renders every named item (offline; Stable Diffusion renders the whole caption in the paper
@@ -27,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import protocols
 from ..cache import ArtifactCache, default_cache, process_state, stable_hash
 from ..errors import BadInputError, UnknownNameError
 from .common import Timer, environment, write_json
@@ -35,7 +41,9 @@ METHOD_ORDER = ["zero_shot", "tai", "t2ipal", "no_heatmap", "no_prototypes", "no
                 "adapter_only"]
 TEXT_TRAINED = {"tai"}  # trained on caption TEXT features (TaI-DPT); every other trained method: on images
 PAPER_CLAIM_MAP_GAIN = 3.47  # T2I-PAL's claimed mean mAP gain over the best prior method (arXiv 2506.10575)
-F1_RULE = {"top_k": 3}  # CF1/OF1: the 3 highest-scoring classes of an image are its predicted labels
+F1_RULE_TEXT = {"top3": "the 3 highest scores of each image are its predicted labels (CF1/OF1)",
+                "top3_nonnegative": "the 3 highest scores of each image, those >= 0 only, are its predicted labels "
+                                    "(ML-GCN's CF1/OF1 rule)"}
 
 # sizes: (template captions, LLM captions, test scenes, epochs)
 SIZES = {"full": {"n_template": 1000, "n_llm": 200, "n_test": 1000, "epochs": 20},
@@ -65,15 +73,22 @@ class Settings:
     methods: list[str] = field(default_factory=lambda: list(METHOD_ORDER))
     data_root: str | None = None
     compose: bool | None = None  # None: compose item renders unless the profile is "paper" (SD renders captions)
+    generator: str | None = None  # None: the profile's generator (zoo name)
+    protocol: str | None = None  # "authors" | "clean"; None: the profile's default (protocols.default_protocol)
+    backbone: str | None = None  # image + text towers (zoo name); None: see ``backbone_for``
 
     @classmethod
     def sized(cls, quick: bool = False, **kw: Any) -> Settings:
         return cls(**{**SIZES["quick" if quick else "full"], **kw})
 
     @property
+    def active_protocol(self) -> protocols.Protocol:
+        return protocols.resolve(self.protocol, "t2ipal", self.profile)
+
+    @property
     def composed(self) -> bool:
         """Offline / tiny generators render one item per prompt: compose scenes. SD renders whole captions."""
-        return self.profile != "paper" if self.compose is None else bool(self.compose)
+        return self.profile not in ("paper", "paper-shapes") if self.compose is None else bool(self.compose)
 
 
 # --------------------------------------------------------------------------------------------- preparing
@@ -96,6 +111,11 @@ class Prepared:
     timer: Timer
     cache: ArtifactCache
     vocab: Any = None
+    protocol: Any = None  # protocols.Protocol of the run
+
+    @property
+    def dataset_name(self) -> str | None:
+        return self.models.get("dataset", {}).get("name")
 
     def train_scenes(self, seed: int) -> Any:
         """Training images of seed ``seed``: composed scenes (offline) or the whole-caption renders (paper)."""
@@ -128,6 +148,28 @@ def features_of(joint: Any, images: Any, targets: np.ndarray, size: int, cache: 
     x = cached_features(cache, what, images, compute, chunk=250, progress=progress, desc=desc)
     side = int(round(np.sqrt(x.shape[1] - 1)))
     return FeatureSet(x[:, 0], x[:, 1:], np.asarray(targets), grid=(side, side))
+
+
+def backbone_for(settings: Settings) -> str | None:
+    """The zoo name of the image + text towers: ``settings.backbone``; else, for the paper profile, the backbone of
+    the paper numbers we compare with (``book/data/paper_t2ipal.csv``: CLIP RN50, TaI-DPT's MODEL.BACKBONE);
+    else None (the profile's zoo default). The name is checked against the zoo for both roles."""
+    from .. import zoo
+
+    name = settings.backbone
+    if name is None and settings.profile == "paper-shapes":
+        name = "shapes-clip-rn50"  # the paper's CLIP RN50 at true size, random weights
+    if name is None and settings.profile == "paper":
+        from ..report import PAPER_FILES, paper_table
+
+        names = sorted(set(paper_table([PAPER_FILES["t2ipal"]])["backbone"]))
+        if len(names) != 1:
+            raise BadInputError(f"{PAPER_FILES['t2ipal']} names several backbones {names}: pass --backbone")
+        name = names[0]
+    if name is not None:
+        for role in ("image_encoder", "text_encoder"):
+            zoo.resolve(role, name, settings.profile)
+    return name
 
 
 def _hash_images(images: Any) -> str:
@@ -188,13 +230,15 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
     timer = timer or Timer()
     cache = cache or default_cache()
     s = settings
-    if s.profile not in ("offline", "paper", "tiny"):
-        raise UnknownNameError("profile", s.profile, ["offline", "paper", "tiny"])
+    if s.profile not in ("offline", "paper", "tiny", "paper-shapes"):
+        raise UnknownNameError("profile", s.profile, ["offline", "paper", "tiny", "paper-shapes"])
+    proto = s.active_protocol
     models: dict[str, Any] = {}
     with timer("load_models"):
-        image_encoder = zoo.load("image_encoder", "clip-rn50" if s.profile == "paper" else None, profile=s.profile)
-        text_encoder = zoo.load("text_encoder", "clip-rn50" if s.profile == "paper" else None, profile=s.profile)
-        generator = zoo.load("generator", profile=s.profile)
+        backbone = backbone_for(s)
+        image_encoder = zoo.load("image_encoder", backbone, profile=s.profile)
+        text_encoder = zoo.load("text_encoder", backbone, profile=s.profile)
+        generator = zoo.load("generator", s.generator, profile=s.profile)
         models.update(image_encoder=image_encoder.config(), text_encoder=text_encoder.config(),
                       generator=generator.config())
     # -- the test set (real images only) ------------------------------------------------------------------
@@ -206,7 +250,12 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
             vocab = fashion_vocabulary() if ds.name == "fashion-mnist" else ClassVocabulary(ds.prompt_names)
             models["dataset"] = {"name": ds.name, "protocol": ds.protocol}
         else:
-            test = load_multilabel(s.dataset or "voc2007", s.data_root, max_images=s.n_test or None)
+            if s.profile == "paper-shapes":  # procedural RGB images at VOC's sizes (no data set to download)
+                from ..paper_shapes import multilabel_test_set
+
+                test = multilabel_test_set(s.n_test, seed=s.test_seed)
+            else:
+                test = load_multilabel(s.dataset or "voc2007", s.data_root, max_images=s.n_test or None)
             item_size = None
             vocab = ClassVocabulary(test.classnames)
             models["dataset"] = {"name": test.name, "protocol": test.protocol}
@@ -246,14 +295,18 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
     with timer("features_test"):
         test_feats = features_of(joint, test.images, test.targets, s.scene_size, cache, progress, "test scenes")
     with timer("features_text"):
+        length = int(proto["t2ipal.text_length"])  # caption tokens kept as TaI's "local features"
         what = {"joint": joint.config(), "texts": stable_hash(captions.texts), "v": 1}
+        if length != 32:  # 32: the length of the entries cached before the protocols existed
+            what["max_length"] = length
         arr = cache.arrays("features", {**what, "kind": "caption-tokens"},
                            lambda: dict(zip(("pooled", "tokens", "mask"),
-                                            joint.encode_text_tokens(captions.texts, progress=progress),
+                                            joint.encode_text_tokens(captions.texts, max_length=length,
+                                                                     progress=progress),
                                             strict=True)))
-        text_feats = FeatureSet(arr["pooled"], arr["tokens"], captions.targets, mask=arr["mask"])
+        text_feats = FeatureSet(arr["pooled"], arr["tokens"], captions.targets, mask=arr["mask"], source="text")
     return Prepared(s, joint, classnames, captions, renders, prompts, np.asarray(rclasses), groups, test,
-                    test_feats, text_feats, models, timer, cache, vocab)
+                    test_feats, text_feats, models, timer, cache, vocab, proto)
 
 
 # --------------------------------------------------------------------------------------------- methods
@@ -261,18 +314,20 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     """(model, record) for ``method`` trained with ``seed``; the learned tensors are cached."""
     import torch
 
-    from ..t2ipal.model import METHODS, T2IPAL
-    from ..t2ipal.trainer import TrainConfig, train
+    from ..t2ipal.model import METHODS, T2IPAL, configure
+    from ..t2ipal.trainer import train, train_config
 
     if method not in METHODS:
         raise UnknownNameError("T2I-PAL method", method, list(METHODS))
     s = prep.settings
-    model = T2IPAL(prep.joint, prep.classnames, METHODS[method], seed=seed)
-    tcfg = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, loss=s.loss)
+    proto = prep.protocol or s.active_protocol
+    mcfg = configure(METHODS[method], proto, prep.dataset_name)
+    model = T2IPAL(prep.joint, prep.classnames, mcfg, seed=seed)
+    tcfg = train_config(proto, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, loss=s.loss)
     if not model.trainable_parameters():
         return model, {"epoch_losses": [], "step_losses": [], "train_seconds": 0.0, "n_train": 0}
     data_kind = "text" if method in TEXT_TRAINED else "images"
-    parts = {"method": asdict(METHODS[method]), "train": asdict(tcfg), "seed": seed, "data": data_kind,
+    parts = {"method": asdict(mcfg), "train": asdict(tcfg), "seed": seed, "data": data_kind,
              "joint": prep.joint.config(), "classes": prep.classnames, "v": 1,
              "captions": stable_hash(prep.captions.texts),
              "renders": _hash_images(prep.render_images) if data_kind == "images" else None,
@@ -297,14 +352,17 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     return model, record
 
 
-def evaluate(model: Any, feats: Any) -> dict[str, Any]:
-    from ..metrics import mean_average_precision, multilabel_f1, per_class_ap
+def evaluate(model: Any, feats: Any, protocol: Any = None) -> dict[str, Any]:
+    """mAP, CF1, OF1 and per-class AP under the protocol's F1 rule and VOC 'difficult' handling."""
+    from ..metrics import f1_rule, mean_average_precision, multilabel_f1, per_class_ap
     from ..t2ipal.trainer import predict
 
+    proto = protocol if protocol is not None else protocols.Protocol("clean", "t2ipal")
+    difficult = proto["t2ipal.voc_difficult"]
     scores = predict(model, feats)
-    f1 = multilabel_f1(scores, feats.targets, **F1_RULE)
-    return {"map": mean_average_precision(scores, feats.targets), "cf1": f1["CF1"], "of1": f1["OF1"],
-            "per_class_ap": [float(a) for a in per_class_ap(scores, feats.targets)]}
+    f1 = multilabel_f1(scores, feats.targets, difficult=difficult, **f1_rule(proto["t2ipal.f1_rule"]))
+    return {"map": mean_average_precision(scores, feats.targets, difficult), "cf1": f1["CF1"], "of1": f1["OF1"],
+            "per_class_ap": [float(a) for a in per_class_ap(scores, feats.targets, difficult)]}
 
 
 def run_experiment(settings: Settings, out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
@@ -323,14 +381,19 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
     with timer("train_eval"):
         for seed, method in tqdm(jobs, desc="methods x seeds", disable=not progress):
             model, record = train_method(prep, method, seed, progress=progress)
-            record.update(evaluate(model, prep.test_feats), seed=seed)
+            record.update(evaluate(model, prep.test_feats, prep.protocol), seed=seed)
             runs[method].append(record)
     results = summarize(prep, runs)
     results["timings_s"] = {**timer.times, "total": round(time.perf_counter() - t_start, 2)}
     results["manifest"] = {"models": prep.models, "seeds": list(range(settings.seeds)),
                            "data_seed": settings.data_seed, "test_seed": settings.test_seed,
                            "cache": cache.manifest(), "timings_s": results["timings_s"],
-                           "environment": environment(), "settings": asdict(settings)}
+                           "environment": environment(), "settings": asdict(settings),
+                           "protocol": prep.protocol.active()}
+    if settings.profile == "paper-shapes":  # random weights: costs and memory per role, never mAP
+        from ..paper_shapes import stamp_result
+
+        stamp_result(results, paper="t2ipal", settings=asdict(settings))
     if out is not None and process_state()[0] == 0:  # under accelerate launch: process 0 writes
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -354,9 +417,11 @@ def summarize(prep: Prepared, runs: dict[str, list[dict[str, Any]]]) -> dict[str
         std = {m: float(np.std([r[key] for r in rs])) for m, rs in runs.items()}
         return mean, std
 
+    proto = prep.protocol or prep.settings.active_protocol
     res: dict[str, Any] = {"paper": "t2ipal", "profile": prep.settings.profile,
                            "dataset": prep.models.get("dataset", {}), "classnames": prep.classnames,
-                           "f1_rule": "top-3 scores of each image are its predicted labels (CF1/OF1)",
+                           "protocol": proto.active(),
+                           "f1_rule": F1_RULE_TEXT[proto["t2ipal.f1_rule"]],
                            "std": "population std over seeds (numpy.std, ddof=0)"}
     for key in ("map", "cf1", "of1"):
         res[key], res[f"{key}_std"] = stat(key)
@@ -391,7 +456,7 @@ def summarize(prep: Prepared, runs: dict[str, list[dict[str, Any]]]) -> dict[str
 
 # ---------------------------------------------------------------------------------------------- the CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="offline", choices=["offline", "paper", "tiny"],
+    p.add_argument("--profile", default="offline", choices=["offline", "paper", "tiny", "paper-shapes"],
                    help="offline: Fashion-MNIST scenes, EfficientNet-Lite0 + MiniLM + LiT projections, our "
                         "generator; paper: CLIP RN50 + Stable Diffusion on --dataset; tiny: mechanics only")
     p.add_argument("--dataset", default=None, help="paper profile: voc2007 | coco | nus-wide (under $LGCLIP_DATA)")
@@ -403,15 +468,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="test scenes (offline) / test images (paper; default and 0: the whole test split)")
     p.add_argument("--methods", default=",".join(METHOD_ORDER), help="comma-separated subset of methods")
     p.add_argument("--loss", default="ranking", choices=["ranking", "asl"], help="training loss")
+    p.add_argument("--protocol", default=None, choices=list(protocols.PROTOCOLS),
+                   help="authors: the choices of TaI-DPT / CLIP-Adapter / ML-GCN's code; clean: ours (default: the "
+                        "profile's, protocols.default_protocol; the differences: lgclip_core/protocols.py)")
+    p.add_argument("--backbone", default=None,
+                   help="zoo name of the image + text towers (default: the profile's; paper: the paper's CLIP RN50)")
     p.add_argument("--out", required=True, help="output directory (writes OUT/t2ipal.json)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..params import validate_run  # one-line errors in seconds for wrong values (types, ranges, names)
+
+    validate_run("t2ipal", profile=args.profile, seeds=args.seeds, epochs=args.epochs, n_test=args.n_test,
+                 backbone=args.backbone)
     kw: dict[str, Any] = {"profile": args.profile, "dataset": args.dataset, "seeds": args.seeds,
                           "methods": [m.strip() for m in args.methods.split(",") if m.strip()], "loss": args.loss,
-                          "data_root": args.data_root}
+                          "data_root": args.data_root, "backbone": args.backbone,
+                          "protocol": args.protocol or protocols.default_protocol(args.profile)}
     if args.profile == "paper" and not args.dataset:
         raise BadInputError("the paper profile needs --dataset voc2007, coco or nus-wide")
+    if args.profile == "paper-shapes" and args.quick:
+        from ..paper_shapes import T2IPAL_QUICK
+
+        kw = {**kw, **{k: v for k, v in T2IPAL_QUICK.items() if k != "seeds" or args.seeds == 3}}
     settings = Settings.sized(args.quick, **kw)
     if args.epochs:
         settings = replace(settings, epochs=args.epochs)
@@ -420,11 +499,17 @@ def run(args: argparse.Namespace) -> int:
     elif args.profile == "paper":
         settings = replace(settings, n_test=0)  # the whole official test split
     res = run_experiment(settings, args.out)
-    print(json.dumps({"map": res["map"], "map_std": res["map_std"], "checks": res["checks"],
+    if args.profile == "paper-shapes":
+        from ..paper_shapes import print_summary
+
+        print_summary(res, Path(args.out) / "t2ipal.json")
+        return 0
+    print(json.dumps({"protocol": res["protocol"]["name"], "map": res["map"], "map_std": res["map_std"],
+                      "checks": res["checks"],
                       "timings_s": res["timings_s"]}, indent=1))
     print(f"wrote {Path(args.out) / 't2ipal.json'}")
     return 0
 
 
 __all__ = ["Settings", "Prepared", "prepare", "train_method", "evaluate", "run_experiment", "summarize",
-           "add_arguments", "run", "METHOD_ORDER", "SIZES"]
+           "add_arguments", "run", "backbone_for", "METHOD_ORDER", "SIZES"]

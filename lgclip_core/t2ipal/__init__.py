@@ -15,11 +15,11 @@ from .captions import (
            template_captions,
 )
 from .losses import asymmetric_loss, ranking_loss
-from .model import METHODS, T2IPAL, JointSpace, PromptLearner, ResidualAdapter, T2IPALConfig
+from .model import METHODS, T2IPAL, JointSpace, PromptLearner, ResidualAdapter, T2IPALConfig, configure
 from .scenes import MultiLabelSet, compose, compose_scenes, make_test_scenes, sample_layouts
-from .trainer import FeatureSet, TrainConfig, TrainResult, predict, train
+from .trainer import FeatureSet, TrainConfig, TrainResult, predict, train, train_config
 
 __all__ = ["CaptionSet", "ClassVocabulary", "filter_captions", "llm_captions", "render_prompts", "template_captions",
            "asymmetric_loss", "ranking_loss", "METHODS", "JointSpace", "PromptLearner", "ResidualAdapter", "T2IPAL",
-           "T2IPALConfig", "MultiLabelSet", "compose", "compose_scenes", "make_test_scenes", "sample_layouts",
-           "FeatureSet", "TrainConfig", "TrainResult", "predict", "train"]
+           "T2IPALConfig", "configure", "MultiLabelSet", "compose", "compose_scenes", "make_test_scenes",
+           "sample_layouts", "FeatureSet", "TrainConfig", "TrainResult", "predict", "train", "train_config"]

@@ -26,17 +26,27 @@ def _check(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return targets.to(logits.dtype)
 
 
-def ranking_loss(logits: torch.Tensor, targets: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """Mean over images of the mean over (positive i, negative j) pairs of ``relu(margin - s_i + s_j)``.
+def ranking_loss(logits: torch.Tensor, targets: torch.Tensor, margin: float = 1.0,
+                 reduction: str = "mean") -> torch.Tensor:
+    """Hinge ``relu(margin - s_i + s_j)`` on every (positive i, negative j) pair of an image.
 
-    Images without a positive or without a negative have no pair and do not count. TaI-DPT sums over pairs;
-    the mean keeps the loss scale independent of the number of classes (80 on COCO, 10 here).
+    ``reduction="mean"`` (ours): mean over an image's pairs, then over the images that have a pair (images
+    without a positive or without a negative do not count); the mean keeps the loss scale independent of the
+    number of classes (80 on COCO, 10 here). ``reduction="sum"`` (TaI-DPT, trainers/utils.py ``ranking_loss``):
+    sum over an image's pairs, then the mean over every image of the batch (an image without a pair adds 0).
     """
     y = _check(logits, targets)
+    if reduction not in ("mean", "sum"):
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("ranking-loss reduction", reduction, ["mean", "sum"])
     diff = margin - logits[:, :, None] + logits[:, None, :]  # [b, i, j] = margin - s_i + s_j
     pairs = y[:, :, None] * (1 - y)[:, None, :]
+    per_pair = F.relu(diff) * pairs
+    if reduction == "sum":
+        return per_pair.sum((1, 2)).mean()
     n_pairs = pairs.sum((1, 2))
-    per_image = (F.relu(diff) * pairs).sum((1, 2)) / n_pairs.clamp_min(1)
+    per_image = per_pair.sum((1, 2)) / n_pairs.clamp_min(1)
     has = n_pairs > 0
     if not bool(has.any()):
         return logits.sum() * 0.0

@@ -15,26 +15,32 @@ There is no official code; each choice below is ours and says why.
   against every local feature), TaI-DPT's double-grained prompts. We initialise both from the embeddings of
   "a photo of a" (CoOp's initialisation option) so that training starts at the zero-shot prompt: with a small
   text tower that mean-pools all tokens, random context vectors would start far from any useful prompt.
+  ``protocol="authors"`` (``configure``) uses TaI-DPT's 16 context tokens, randomly initialised N(0, 0.02^2)
+  (its CTX_INIT is empty); methods with hand-written prompts keep "a photo of a" under both protocols.
 * **Class-wise heatmaps**: ``H[b, c, p] = <local feature p, local text embedding of class c>`` — where on the
   image each class is. Aggregation (TaI-DPT): a spatial softmax of ``H / temperature`` weights the positions,
-  local score = ``sum_p w * H``.
+  local score = ``sum_p w * H``. TaI-DPT uses two temperatures: 1/50 over caption tokens (its training data)
+  and 1/40 over image patches (``heat_temperature_text`` and ``heat_temperature``; ``forward(source=...)``).
 * **Learnable prototypes**: one vector per class in the *image* space, initialised from the class's local
   text embedding. The heatmap weights pool the local features into one region feature per class; its cosine
   to the class prototype is the prototype score. Why: text embeddings stay in text space (the modality gap),
   prototypes can move to where *image* features of the class are — the gap the generated images let us close.
-* **Adapter** (CLIP-Adapter style): ``x' = normalize(alpha * x + (1 - alpha) * A(x))`` on global and local
-  image features, ``A(x) = x + MLP(x)`` a bottleneck residual block; ``alpha`` is the weight of CLIP's frozen
-  feature (its prior), i.e. it bounds how far the adapter can move a feature. The MLP's last layer starts at
-  zero, so the adapted model starts exactly at the frozen one (CLIP-Adapter starts from a random A(x), which
-  here would throw away the zero-shot starting point).
+* **Adapter** on global and local image features, two conventions (``protocols`` key ``t2ipal.adapter``).
+  ``"frozen_weight"`` (ours): ``x' = normalize(alpha * x + (1 - alpha) * (x + MLP(x)))``, which equals
+  ``normalize(x + (1 - alpha) * MLP(x))``: ``alpha`` (0.8) only rescales a learnable MLP's output, so it does
+  NOT bound how far a feature moves (the MLP can grow to undo any scale); it sets the MLP's effective step
+  size. The MLP's last layer starts at zero, so the adapted model starts exactly at the frozen one.
+  ``"clip_adapter"`` (CLIP-Adapter's code): ``x' = normalize(ratio * MLP(x) + (1 - ratio) * x)`` with
+  ``ratio = 1 - alpha`` (0.2), the MLP ending in a ReLU and initialised at random (PyTorch's default).
 * **Final score**: the mean of the active branch cosines (global, local, prototype) times ``logit_scale`` —
-  a mean, not a sum, so the loss margin means the same in every ablation.
+  a mean, not a sum, so the loss margin means the same in every ablation. With global + local only this is
+  TaI-DPT's 0.5 / 0.5 test-time merge; the prototype branch (T2I-PAL's addition) enters with the same weight.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +50,8 @@ from torch import nn
 
 from ..errors import BadInputError, check_class_names
 
-__all__ = ["JointSpace", "PromptLearner", "ResidualAdapter", "T2IPAL", "T2IPALConfig", "METHODS"]
+__all__ = ["JointSpace", "PromptLearner", "ResidualAdapter", "T2IPAL", "T2IPALConfig", "METHODS", "configure",
+           "ADAPTER_CONVENTIONS"]
 
 
 def _digest(module: nn.Module | None) -> str:
@@ -161,7 +168,7 @@ class PromptLearner(nn.Module):
     """Learned context vectors before each class name, fed through the frozen text tower (CoOp)."""
 
     def __init__(self, joint: JointSpace, classnames: Sequence[str], n_ctx: int = 4,
-                 ctx_init: str | None = "a photo of a", learn: bool = True):
+                 ctx_init: str | None = "a photo of a", learn: bool = True, init_std: float | None = None):
         super().__init__()
         self.joint, self.classnames, self.n_ctx, self.learn = joint, check_class_names(classnames), n_ctx, learn
         te = joint.text_encoder
@@ -178,8 +185,9 @@ class PromptLearner(nn.Module):
                 init_ids, init_mask = te.token_ids([ctx_init])
                 if int(init_mask[0].sum()) - 2 == n_ctx:  # the words, without the two special tokens
                     init = te.input_embeddings(init_ids)[0, 1:1 + n_ctx].detach().float()
-            if init is None:  # CoOp's random initialisation, at the scale of the tower's embeddings
-                init = torch.randn(n_ctx, base.shape[-1]) * float(base.std())
+            if init is None:  # CoOp's random initialisation: N(0, init_std^2) (TaI-DPT: 0.02), default the
+                std = float(base.std()) if init_std is None else float(init_std)  # tower's embedding scale
+                init = torch.randn(n_ctx, base.shape[-1]) * std
         self.register_buffer("ids", ids, persistent=False)
         self.register_buffer("mask", mask, persistent=False)
         self.register_buffer("base", base, persistent=False)
@@ -207,20 +215,41 @@ class PromptLearner(nn.Module):
         return self._frozen
 
 
-class ResidualAdapter(nn.Module):
-    """``normalize(alpha * x + (1 - alpha) * (x + MLP(x)))``; the MLP's last layer starts at zero."""
+ADAPTER_CONVENTIONS = ("frozen_weight", "clip_adapter")
 
-    def __init__(self, dim: int, reduction: int = 4, alpha: float = 0.8):
+
+class ResidualAdapter(nn.Module):
+    """A bottleneck MLP mixed with the frozen feature, in one of two conventions (module docstring).
+
+    ``frozen_weight``: ``normalize(alpha * x + (1 - alpha) * (x + MLP(x)))`` = ``normalize(x + (1 - alpha) *
+    MLP(x))``; the MLP's last layer starts at zero, so the adapter starts as the identity. ``alpha`` rescales
+    the MLP's output; it does not bound how far a feature can move.
+    ``clip_adapter`` (CLIP-Adapter, clip_adapter.py): ``normalize(ratio * MLP(x) + (1 - ratio) * x)`` with
+    ``ratio = 1 - alpha``; the MLP is Linear-ReLU-Linear-ReLU (no biases), PyTorch's default initialisation.
+    """
+
+    def __init__(self, dim: int, reduction: int = 4, alpha: float = 0.8, convention: str = "frozen_weight"):
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise BadInputError(f"alpha (weight of CLIP's frozen feature) must be in [0, 1], got {alpha}")
-        self.alpha = float(alpha)
+        if convention not in ADAPTER_CONVENTIONS:
+            from ..errors import UnknownNameError
+
+            raise UnknownNameError("adapter convention", convention, ADAPTER_CONVENTIONS)
+        self.alpha, self.convention = float(alpha), convention
         hidden = max(1, dim // reduction)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, dim, bias=False))
-        nn.init.zeros_(self.mlp[2].weight)
+        layers: list[nn.Module] = [nn.Linear(dim, hidden, bias=False), nn.ReLU(inplace=True),
+                                   nn.Linear(hidden, dim, bias=False)]
+        if convention == "clip_adapter":
+            layers.append(nn.ReLU(inplace=True))
+        else:
+            nn.init.zeros_(layers[2].weight)
+        self.mlp = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.convention == "clip_adapter":
+            ratio = 1.0 - self.alpha  # CLIP-Adapter's residual ratio: the weight of the MLP's output
+            return F.normalize(ratio * self.mlp(x) + (1 - ratio) * x, dim=-1)
         adapted = x + self.mlp(x)  # A(x): a residual block that starts as the identity
         return F.normalize(self.alpha * x + (1 - self.alpha) * adapted, dim=-1)
 
@@ -231,6 +260,7 @@ class T2IPALConfig:
 
     n_ctx: int = 4
     ctx_init: str | None = "a photo of a"
+    ctx_init_std: float | None = None  # random context init when ctx_init does not fit (None: embedding scale)
     learn_prompts: bool = True
     use_global: bool = True
     use_local: bool = True
@@ -239,8 +269,27 @@ class T2IPALConfig:
     use_adapter: bool = True
     alpha: float = 0.8
     adapter_reduction: int = 4
+    adapter: str = "frozen_weight"  # or "clip_adapter" (ResidualAdapter)
     logit_scale: float = 10.0
-    heat_temperature: float = 0.05
+    heat_temperature: float = 0.05  # spatial softmax over image patches
+    heat_temperature_text: float | None = None  # over caption tokens (TaI's training data); None: the same
+
+
+def configure(config: T2IPALConfig, protocol: Any, dataset: str | None = None) -> T2IPALConfig:
+    """``config`` with the model choices of a protocol (``protocols.resolve(..., "t2ipal")``) applied.
+
+    Methods with hand-written prompts (``learn_prompts=False``) keep "a photo of a": TaI-DPT's zero-shot
+    baseline (its zsclip trainer) uses hand-written templates too, so only learned contexts follow n_ctx.
+    ``dataset`` picks a dataset-specific image temperature where the protocol has one ("image:<dataset>").
+    """
+    ctx = protocol["t2ipal.n_ctx"]
+    temp = protocol["t2ipal.spatial_temperature"]
+    image_temp = temp.get(f"image:{dataset}", temp["image"]) if dataset else temp["image"]
+    kw: dict[str, Any] = {"logit_scale": float(protocol["t2ipal.logit_scale"]), "adapter": protocol["t2ipal.adapter"],
+                          "heat_temperature": float(image_temp), "heat_temperature_text": float(temp["text"])}
+    if config.learn_prompts:
+        kw.update(n_ctx=int(ctx["n_ctx"]), ctx_init=ctx["ctx_init"], ctx_init_std=ctx["init_std"])
+    return replace(config, **kw)
 
 
 # The methods of the benchmark: model switches (training data is decided by the experiment).
@@ -269,9 +318,11 @@ class T2IPAL(nn.Module):
         self.joint = joint
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.prompts = PromptLearner(joint, classnames, cfg.n_ctx, cfg.ctx_init, learn=cfg.learn_prompts)
+            self.prompts = PromptLearner(joint, classnames, cfg.n_ctx, cfg.ctx_init, learn=cfg.learn_prompts,
+                                         init_std=cfg.ctx_init_std)
             dim = joint.dim
-            self.adapter = ResidualAdapter(dim, cfg.adapter_reduction, cfg.alpha) if cfg.use_adapter else None
+            self.adapter = (ResidualAdapter(dim, cfg.adapter_reduction, cfg.alpha, cfg.adapter)
+                            if cfg.use_adapter else None)
             if cfg.use_prototypes:
                 with torch.no_grad():
                     init = self.prompts._encode(self.prompts.ctx_local)
@@ -297,8 +348,15 @@ class T2IPAL(nn.Module):
         return self.adapter(x) if self.adapter is not None else x
 
     def forward(self, global_feats: torch.Tensor, local_feats: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, return_parts: bool = False) -> Any:
+                mask: torch.Tensor | None = None, return_parts: bool = False, source: str = "image") -> Any:
+        """Logits ``(B, C)``: ``logit_scale`` x the mean of the branch cosines; with ``return_parts`` also the
+        per-branch cosines (unscaled) and the heatmaps. ``source`` ("image" or "text": caption tokens as local
+        features) picks the spatial softmax temperature."""
         cfg = self.config
+        if source not in ("image", "text"):
+            raise BadInputError(f"source must be 'image' or 'text', got {source!r}")
+        temperature = (cfg.heat_temperature_text if source == "text" and cfg.heat_temperature_text is not None
+                       else cfg.heat_temperature)
         dev = self.device
         global_feats = global_feats.to(dev)
         local_feats = None if local_feats is None else local_feats.to(dev)
@@ -314,7 +372,7 @@ class T2IPAL(nn.Module):
             heat = torch.einsum("bpd,cd->bcp", loc, t_l)  # class-wise heatmaps
             valid = torch.ones_like(heat[:, :1]) if mask is None else mask[:, None, :].to(heat.dtype)
             if cfg.use_heatmap:
-                w = (heat / cfg.heat_temperature).masked_fill(valid == 0, float("-inf")).softmax(-1)
+                w = (heat / temperature).masked_fill(valid == 0, float("-inf")).softmax(-1)
             else:
                 w = valid.expand_as(heat) / valid.sum(-1, keepdim=True).clamp_min(1)
             parts["local"] = (w * heat).sum(-1)
