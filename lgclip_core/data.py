@@ -133,7 +133,7 @@ class CoopSpec:
     folder: str  # folder under the data root (CoOp's name, so a CoOp ``$DATA`` tree works as is)
     split_file: str  # relative to the folder: what defines the split
     image_dir: str  # relative to the folder: where the split's relative paths start
-    doc: str  # where the split file and the images come from
+    doc: str  # where the split file and the images are documented
     kind: str = "coop"  # coop (split_zhou json) | cub (CUB's own split files) | imagenet (train/ and val/ folders)
     torchvision: tuple[str, str] | None = None  # (class that downloads the images, their folder under the root)
 
@@ -149,12 +149,12 @@ COOP_SPECS: dict[str, CoopSpec] = {
                         torchvision=("EuroSAT", "eurosat/2750")),
     # Not in CoOp: the authors read CUB-200-2011's own files (official 5,994 / 5,794 split, classes.txt).
     "cub200": CoopSpec("CUB_200_2011", "train_test_split.txt", "images",
-                       f"CUB_200_2011.tgz from {CUB_URL} extracted into the data root", kind="cub"),
+                       CUB_URL, kind="cub"),
     # ImageNet has no split file: CoOp (and the authors) test on the validation set; CLIP's class names.
     "imagenet-val": CoopSpec("imagenet", "images/val", "images", f"{COOP_DOC}#imagenet", kind="imagenet"),
     # Procedural photos-sized images in CoOp's layout (mechanics only; written on first use).
     "synthetic-coop": CoopSpec("synthetic-coop", "split_zhou_SyntheticCoop.json", "images",
-                               "written by lgclip_core.data.write_synthetic_coop"),
+                               "lgclip_core.data.write_synthetic_coop"),
 }
 SPLITS = ("train", "val", "test")
 
@@ -197,9 +197,13 @@ class ImageFiles(Sequence):
 Item = tuple[str, int, str]  # (path relative to the image folder, label, class name as the split file has it)
 
 
-def _missing(name: str, what: str, path: Path, doc: str) -> MissingAssetError:
-    return MissingAssetError(f"{name} {what}", f"get it as {doc} describes and put it at {path}",
-                             f"{path} does not exist")
+def _missing(name: str, what: str, path: Path, install: str) -> MissingAssetError:
+    """One line: what is missing, the exact path expected, and how to get it."""
+    return MissingAssetError(f"{name} {what}", install, f"{path} does not exist")
+
+
+def _get_file(path: Path, doc: str) -> str:
+    return f"download {path.name} (linked in {doc}) into {path.parent}/"
 
 
 def _read_coop_json(name: str, path: Path) -> dict[str, list[Item]]:
@@ -218,11 +222,11 @@ def _read_cub(base: Path) -> dict[str, list[Item]]:
     def table(fname: str) -> dict[str, str]:
         p = base / fname
         if not p.exists():
-            raise _missing("cub200", fname, p, COOP_SPECS["cub200"].doc)
+            raise _missing("cub200", fname, p, f"extract CUB_200_2011.tgz ({CUB_URL}) into {base.parent}/")
         return dict(line.split(" ", 1) for line in p.read_text().split("\n") if line.strip())
 
-    paths, labels, is_train, classes = (table(f) for f in ("images.txt", "image_class_labels.txt",
-                                                          "train_test_split.txt", "classes.txt"))
+    is_train, paths, labels, classes = (table(f) for f in ("train_test_split.txt", "images.txt",
+                                                          "image_class_labels.txt", "classes.txt"))
     names = {int(k) - 1: re.sub(r"^\d+\.", "", v.strip()) for k, v in classes.items()}
     out: dict[str, list[Item]] = {s: [] for s in SPLITS}
     for i, rel in paths.items():
@@ -239,7 +243,8 @@ def _read_imagenet(base: Path, split: str) -> tuple[list[Item], list[Item]]:
         raise BadInputError("imagenet-val has splits 'train' and 'test' (the validation images are the test set)")
     folder = base / "images" / ("val" if split == "test" else "train")
     if not folder.is_dir():
-        raise _missing("imagenet-val", f"{split} images", folder, COOP_SPECS["imagenet-val"].doc)
+        raise _missing("imagenet-val", f"{split} images", folder,
+                       f"put ImageNet's {folder.name} images in {folder}/<wnid>/ as {COOP_DOC}#imagenet describes")
     wnids = sorted(d.name for d in os.scandir(folder) if d.is_dir())
     names_file = base / "classnames.txt"
     if names_file.exists():
@@ -253,7 +258,7 @@ def _read_imagenet(base: Path, split: str) -> tuple[list[Item], list[Item]]:
         from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
         if len(wnids) != len(IMAGENET_CLASSNAMES):
-            raise _missing("imagenet-val", "classnames.txt", names_file, COOP_DOC + "#imagenet")
+            raise _missing("imagenet-val", "classnames.txt", names_file, _get_file(names_file, COOP_DOC + "#imagenet"))
         by_wnid, order = dict(zip(wnids, IMAGENET_CLASSNAMES, strict=True)), wnids
     label = {w: i for i, w in enumerate(order)}
     items = [(f"{folder.name}/{w}/{f}", label[w], by_wnid[w])
@@ -284,7 +289,7 @@ def _image_folder(name: str, spec: CoopSpec, root: Path) -> Path:
 
             getattr(tvd, cls_name)(str(root), download=True)
         except Exception as exc:  # no internet
-            raise MissingAssetError(f"{name} images", f"get them as {spec.doc} describes and put them at {own}",
+            raise MissingAssetError(f"{name} images", f"put the images in {own}/ as {spec.doc} describes",
                                     f"{own} does not exist and torchvision could not download them: "
                                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     return root / tv_dir
@@ -320,8 +325,6 @@ def load_coop_dataset(name: str, split: str = "test", root: str | os.PathLike | 
               "is the test set, as in CoOp); CLIP's class names"
     else:
         if spec.kind == "cub":
-            if not source.exists():
-                raise _missing(name, "split file", source, spec.doc)
             splits = _read_cub(base)
             how = f"CUB-200-2011's official split ({rel_source}), as the authors' utils/myDataset.py"
         else:
@@ -329,7 +332,8 @@ def load_coop_dataset(name: str, split: str = "test", root: str | os.PathLike | 
             if not source.exists() and authors_copy.exists():
                 source, rel_source = authors_copy, f"{spec.folder}/{authors_copy.name}"
             if not source.exists():
-                raise _missing(name, "split file", source, spec.doc)
+                raise _missing(name, "split file", source, _get_file(source, spec.doc) if name != "synthetic-coop"
+                               else f"run lgclip_core.data.write_synthetic_coop({str(root)!r})")
             splits = _read_coop_json(name, source)
             how = f"CoOp split file {rel_source}"
         if split == "val" and not splits["val"]:
@@ -347,9 +351,9 @@ def load_coop_dataset(name: str, split: str = "test", root: str | os.PathLike | 
     if max_images is not None and max_images < len(items):
         idx = np.sort(np.random.default_rng(0).permutation(len(items))[:max_images])
     paths = [image_dir / items[i][0] for i in idx]
-    absent = [p for p in paths if not p.exists()]
+    absent = [] if spec.kind == "imagenet" else [p for p in paths if not p.exists()]  # ImageNet's were listed
     if absent:
-        raise MissingAssetError(f"{name} images", f"get them as {spec.doc} describes and put them under {image_dir}",
+        raise MissingAssetError(f"{name} images", f"put the images in {image_dir}/ as {spec.doc} describes",
                                 f"{len(absent)} of {len(paths)} files are missing, e.g. {absent[0]}")
     drawn = f", {len(idx):,} drawn with seed 0" if len(idx) < len(items) else ""
     return ImageDataset(name, split, ImageFiles(paths), np.asarray([items[i][1] for i in idx], np.int64), classnames,

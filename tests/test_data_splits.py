@@ -235,3 +235,12 @@ def test_the_authors_copy_of_the_split_file_is_read(tmp_path: Path) -> None:
     test = data.load_coop_dataset("flowers102", "test", root=tmp_path)
     assert "oxford_flowers/split_OxfordFlowers.json" in test.protocol
     assert test.classnames == ["pink primrose", "hard-leaved pocket orchid"]
+
+
+def test_missing_image_files_are_counted_and_named(tmp_path: Path) -> None:
+    _cub_tree(tmp_path)
+    gone = next((tmp_path / "CUB_200_2011" / "images").rglob("*_0006_6.jpg"))
+    gone.unlink()
+    with pytest.raises(MissingAssetError, match=r"1 of 4 files are missing, e\.g\. .*_0006_6\.jpg"):
+        data.load_coop_dataset("cub200", "test", root=tmp_path)
+    assert len(data.load_coop_dataset("cub200", "train", root=tmp_path)) == 4  # the other split is whole
