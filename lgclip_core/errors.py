@@ -114,7 +114,7 @@ def text_limit_messages(texts: list[str], tokenizer: Any, max_tokens: int | None
         if max_tokens is not None and len(ids) > max_tokens:
             problems.append(f"is {len(ids)} tokens long and {model} keeps the first {max_tokens}")
         if unk_id is not None and unk_id in ids[:max_tokens]:
-            problems.append(f"has characters {model}'s vocabulary lacks (they become {unk})")
+            problems.append(f"has characters missing from the vocabulary of {model} (they become {unk})")
         if problems:
             kept = tokenizer.decode(ids[:max_tokens] if max_tokens else ids, skip_special_tokens=False)
             for special in (getattr(tokenizer, "cls_token", None), getattr(tokenizer, "sep_token", None),

@@ -326,6 +326,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..params import validate_run  # one-line errors in seconds for wrong values (types, ranges, names)
+
+    validate_run("lgclip", profile=args.profile, dataset=args.dataset, backbone=args.backbone,
+                 n_per_class=args.n_per_class, n_test=args.n_test, seed=args.seed)
     for role, name in (("dataset", args.dataset), ("image_encoder", args.backbone)):
         if name:
             zoo.resolve(role, name, args.profile)  # unknown names fail fast, listing the registered ones
