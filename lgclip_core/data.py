@@ -1,6 +1,8 @@
-"""Datasets: Fashion-MNIST offline (Debian IDX files), the paper's six datasets for hub users, tiny shapes for
-tests. Every loader returns an ``ImageDataset`` with uint8 images, int labels, class names and a written-down
-split protocol, so that the same test images are used by every method in a run.
+"""Datasets: Fashion-MNIST offline (Debian IDX files), the paper's six datasets with the authors' (CoOp's) splits
+and class names, and procedural data for tests (tiny shapes; photo-sized images in CoOp's layout). Every loader
+returns an ``ImageDataset`` with uint8 images, int labels, class names and a written-down split protocol, so that
+the same test images are used by every method in a run, and its train split never shares an image with its test
+split (the real-image references are fit on train).
 """
 
 from __future__ import annotations
@@ -148,11 +150,10 @@ COOP_SPECS: dict[str, CoopSpec] = {
     "eurosat": CoopSpec("eurosat", "split_zhou_EuroSAT.json", "2750", f"{COOP_DOC}#eurosat",
                         torchvision=("EuroSAT", "eurosat/2750")),
     # Not in CoOp: the authors read CUB-200-2011's own files (official 5,994 / 5,794 split, classes.txt).
-    "cub200": CoopSpec("CUB_200_2011", "train_test_split.txt", "images",
-                       CUB_URL, kind="cub"),
+    "cub200": CoopSpec("CUB_200_2011", "train_test_split.txt", "images", CUB_URL, kind="cub"),
     # ImageNet has no split file: CoOp (and the authors) test on the validation set; CLIP's class names.
     "imagenet-val": CoopSpec("imagenet", "images/val", "images", f"{COOP_DOC}#imagenet", kind="imagenet"),
-    # Procedural photos-sized images in CoOp's layout (mechanics only; written on first use).
+    # Procedural, photo-sized images in CoOp's layout (mechanics only; written into the cache on first use).
     "synthetic-coop": CoopSpec("synthetic-coop", "split_zhou_SyntheticCoop.json", "images",
                                "lgclip_core.data.write_synthetic_coop"),
 }
@@ -246,6 +247,9 @@ def _read_imagenet(base: Path, split: str) -> tuple[list[Item], list[Item]]:
         raise _missing("imagenet-val", f"{split} images", folder,
                        f"put ImageNet's {folder.name} images in {folder}/<wnid>/ as {COOP_DOC}#imagenet describes")
     wnids = sorted(d.name for d in os.scandir(folder) if d.is_dir())
+    if not wnids:
+        raise BadInputError(f"{folder} has no class folders: sort the images into one folder per WordNet id, as "
+                            f"{COOP_DOC}#imagenet describes")
     names_file = base / "classnames.txt"
     if names_file.exists():
         lines = [line.strip().split(" ", 1) for line in names_file.read_text().splitlines() if line.strip()]
