@@ -61,6 +61,11 @@ CLASSES = ["t-shirt", "sneaker", "bag"]  # class names given to the prompt write
 DATASET = "fashion-mnist"  # dataset whose test images are embedded
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import textwrap
 
 import matplotlib.pyplot as plt

@@ -53,6 +53,11 @@ SEED = 2024  # the paper's global seed; class i is sampled with seed SEED + i
 N_SHOWN = 4  # descriptions per class printed in the table
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import time
 
 import matplotlib.pyplot as plt

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -48,6 +50,11 @@ SEED = 2024  # seed of the LLM prompts; image i uses seed i
 STEPS = None  # sampling steps (None: the pipeline's default)
 GUIDANCE = None  # classifier-free guidance scale (None: the pipeline's default)
 GUIDANCE_SWEEP = (1.0, 2.0, 3.0, 5.0)  # guidance scales shown side by side
+
+# %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import json

@@ -54,6 +54,11 @@ SEED = 2024  # seed of the LLM descriptions; image i of every class uses seed i
 N_REAL = 8  # real test images per class shown for comparison
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import time
 
 import matplotlib.pyplot as plt

@@ -56,6 +56,11 @@ N_COST = 256  # real test images encoded to measure the cost
 N_CLASS_MEANS = 100  # real test images per class used to show what each scale's feature is close to
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import time
 
 import matplotlib.pyplot as plt

@@ -69,6 +69,11 @@ HYBRID_WEIGHT = 0.5  # weight of the image-prototype scores in the hybrid (1 - i
 SEED = 2024  # the paper's global seed (LLM sampling, crop positions, subsets); image i uses seed i
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals(), experiment="lgclip")  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import json
 from pathlib import Path
 

@@ -81,6 +81,11 @@ MAX_CLASSIFIED = 1_000_000  # right end of the break-even plot (number of classi
 SEED = 2024  # seeds the random images of the probes, the multi-scale crops and the generator seeds
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import platform
 import tempfile
 from pathlib import Path

@@ -67,6 +67,11 @@ QUICK_CONFIG = {"n_test": 1000}  # overrides of LGCLIPConfig.quick() for that ru
 SEED = 2024  # the experiment's global seed (prompts, image seeds, crops, test subset)
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import json
 
 import matplotlib.pyplot as plt

@@ -52,6 +52,11 @@ if IN_COLAB:
 RESULTS_DIR = "results"  # the repository's results folder (offline/ and paper/<run>/), relative to its root
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import json
 
 import pandas as pd

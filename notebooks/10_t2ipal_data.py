@@ -70,6 +70,11 @@ DATA_SEED = 2024  # captions, renders, the LiT projections: one fixed draw, like
 N_SHOW = 12  # examples shown per grid
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

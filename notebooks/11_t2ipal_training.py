@@ -74,6 +74,11 @@ DATA_SEED = 2024  # the data draw (as in chapter 10)
 SEED = 0  # the training seed of this chapter's runs
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

@@ -63,6 +63,11 @@ OUT_DIR = "../runs/t2ipal-book"  # where this chapter writes its own t2ipal.json
 N_HEATMAP_SCENES = 4  # real test scenes shown with heatmaps
 
 # %%
+from lgclip_core.params import validate_parameters
+
+validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
+
+# %%
 import json
 from pathlib import Path
 
