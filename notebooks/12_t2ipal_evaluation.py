@@ -26,8 +26,11 @@
 #   prompts only, adapter only (hand-written prompts, trained adapter).
 #
 # Metrics: mAP (mean over the classes of the average precision, scikit-learn's definition), and CF1 / OF1 with
-# the **top-3** rule (an image's three best-scoring classes are its predicted labels; TaI-DPT and DualCoOp report
-# COCO this way). Mean and standard deviation over the training seeds.
+# a **top-3** rule, the convention of ML-GCN's evaluation code (TaI-DPT's released evaluator reports mAP only).
+# Under `protocol="clean"` (this profile's default) an image's three best-scoring classes are its predicted
+# labels; under `protocol="authors"` only those of the three whose score is at least 0, as ML-GCN does. A class
+# without a positive test label is left out of all three metrics. Mean and standard deviation over the training
+# seeds; `results["protocol"]` lists the active choices (`lgclip_core/protocols.py`, keys `t2ipal.*`).
 #
 # This chapter runs the comparison at its own (small) sizes, or reads a results file written by
 # `lgclip reproduce t2ipal --out DIR` (set `RESULTS_JSON`); the trained models come from the cache either way.
