@@ -18,7 +18,7 @@ from scipy import linalg
 
 from . import zoo
 from .cache import ArtifactCache, default_cache
-from .experiments.common import Timer, cached_features, environment, write_json
+from .experiments.common import Timer, cached_features, environment, machine_load, write_json
 from .generator import GENERATOR_CARD, generate_images
 from .prompts import write_prompts
 
@@ -82,18 +82,28 @@ def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test:
     with timer("throughput"):
         bench_prompts = [TEMPLATE.format(names[i % k]) for i in range(100)]
         gen.generate(bench_prompts[:10], list(range(10)))  # warm-up
-        t0 = time.perf_counter()
+        load_before = machine_load()
+        t0, c0 = time.perf_counter(), time.process_time()
         gen.generate(bench_prompts, list(range(10_000, 10_100)))
-        ips = 100 / (time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        ips = 100 / wall
+        load_after = machine_load()
+    # A number measured on a busy machine says so: the load before and after the timed call, and how many CPU
+    # seconds this process got per wall second (about torch_threads when it had the cores to itself).
+    throughput_conditions = {
+        "load_before": load_before, "load_after": load_after,
+        "process_cpu_per_wall": round((time.process_time() - c0) / max(wall, 1e-9), 2),
+        "busy": bool(load_before["busy"] or load_after["busy"]),
+        "device": str(getattr(getattr(gen, "pipe", None), "device", "unknown"))}
     return {
         "cas": cas, "cas_llm_prompts": cas_llm, "cas_per_class": per_class_cas,
         "real_test_accuracy_of_cas_classifier": real_acc,
         "fd_generated_vs_test": fd_gen, "fd_train_vs_test": fd_floor, "prompt_sensitivity": sens,
-        "images_per_s": float(ips),
+        "images_per_s": float(ips), "throughput_conditions": throughput_conditions,
         "n_generated": int(n), "n_real_train": int(len(f_train)), "n_test": int(len(f_test)),
         "sampling": {"steps": gen.steps, "guidance_scale": gen.guidance_scale},
         "generator": gen.config(), "encoder": enc.config(), "seed": seed, "timings_s": timer.times,
-        "manifest": {"cache": cache.manifest(), "environment": environment(),
+        "manifest": {"cache": cache.manifest(), "environment": environment(), "load_per_timing": timer.load,
                      "llm_prompts_first": {c: llm[c][0] for c in names}},
     }
 
@@ -115,12 +125,18 @@ def run(args: argparse.Namespace) -> int:
     for key in ("cas", "cas_llm_prompts", "fd_generated_vs_test", "fd_train_vs_test", "prompt_sensitivity",
                 "images_per_s"):
         print(f"{key:<22} {result[key]:.4f}")
+    cond = result["throughput_conditions"]
+    print(f"{'throughput measured':<22} load average {cond['load_before']['loadavg_1m_5m_15m'][0]:.2f} before, "
+          f"{cond['load_after']['loadavg_1m_5m_15m'][0]:.2f} after, {cond['load_before']['torch_threads']} torch "
+          f"threads on {cond['load_before']['usable_cpus']} CPUs" + (" -- BUSY machine: re-measure on an idle one"
+                                                                      if cond["busy"] else ""))
     if args.write_card and not args.quick:
         card_path = zoo.asset_path("lgclip-fmnist-generator") / GENERATOR_CARD
         card = json.loads(card_path.read_text())
         card["metrics"] = {k: result[k] for k in ("cas", "cas_llm_prompts", "fd_generated_vs_test",
                                                   "fd_train_vs_test", "prompt_sensitivity", "images_per_s",
-                                                  "n_generated", "n_real_train", "n_test", "sampling")}
+                                                  "throughput_conditions", "n_generated", "n_real_train", "n_test",
+                                                  "sampling")}
         card["metrics"]["command"] = "lgclip eval-generator --out DIR"
         card_path.write_text(json.dumps(card, indent=1))
         from .generator_training import write_model_card
