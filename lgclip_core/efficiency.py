@@ -35,7 +35,7 @@ import numpy as np
 
 __all__ = ["count_parameters", "parameter_bytes", "throughput", "Throughput", "peak_memory", "MemoryReport",
            "current_rss", "fresh_process_memory", "clip_tower_parameters", "total_cost", "break_even",
-           "amortisation_point", "timed"]
+           "amortisation_point", "timed", "count_flops", "paper_run_costs", "DEVICE_PEAKS"]
 
 
 # --------------------------------------------------------------------------------------------- parameters
@@ -300,3 +300,52 @@ def amortisation_point(one_time_s: float, per_item_s: float, share: float = 0.5)
     if per_item_s <= 0:
         return float("inf")
     return float(one_time_s * (1 - share) / (share * per_item_s))
+
+
+# ----------------------------------------------------------------------------- FLOPs and the papers' runs
+DEVICE_PEAKS = {"colab-t4": {"peak_flops": 65e12, "precision": "fp16 tensor cores"},
+                "a100": {"peak_flops": 312e12, "precision": "bf16 tensor cores"}}
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of ``fn()`` as ``torch.utils.flop_counter.FlopCounterMode`` counts them (matmuls, convolutions,
+    attention; 2 FLOPs per multiply-add). Works on meta tensors, so a true-size model costs no memory."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def paper_run_costs(plans: dict[str, dict[str, float]], per_item_s: dict[str, float | None],
+                    flops_per_item: dict[str, float], utilisation: float = 0.4,
+                    devices: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What full runs cost: for each plan (role -> number of items), items x measured CPU seconds per item, and
+    items x FLOPs per item turned into seconds on each device at ``utilisation`` of its peak.
+
+    ``per_item_s`` are measurements on this machine (None where a role was not measured); ``flops_per_item`` are
+    counted (``count_flops``). The device times are lower bounds of the right order, not measurements: real
+    utilisation depends on batch size, kernels and memory traffic.
+    """
+    if not 0 < utilisation <= 1:
+        raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
+    devices = devices or DEVICE_PEAKS
+    out: dict[str, Any] = {"utilisation": utilisation,
+                           "devices": {d: {**v, "assumed_flops_per_s": v["peak_flops"] * utilisation}
+                                       for d, v in devices.items()}, "plans": {}}
+    for plan, items in plans.items():
+        rows = {}
+        for role, n in items.items():
+            cpu = per_item_s.get(role)
+            flops = flops_per_item.get(role)
+            rows[role] = {"items": float(n), "cpu_seconds_per_item": cpu,
+                          "cpu_hours": None if cpu is None else float(n) * cpu / 3600,
+                          "flops": None if flops is None else float(n) * flops,
+                          **{f"{d}_hours": None if flops is None else float(n) * flops
+                             / (v["peak_flops"] * utilisation) / 3600 for d, v in devices.items()}}
+        total = {k: float(sum(r[k] for r in rows.values() if r[k] is not None))
+                 for k in ("cpu_hours", "flops", *(f"{d}_hours" for d in devices))}
+        total["roles_without_cpu_measurement"] = [r for r, v in rows.items() if v["cpu_hours"] is None]
+        out["plans"][plan] = {"roles": rows, "total": total}
+    return out

@@ -5,6 +5,8 @@ Profiles:
   offline  real pretrained parts that ship inside registry packages (the default; runs with no internet)
   paper    the papers' hub models (open_clip CLIP, Stable Diffusion, a chat LLM, torchvision datasets)
   tiny     random-init tiny models of the same classes as ``paper``: for testing mechanics only, never results
+  paper-shapes  the paper profile's architectures at TRUE size from configs, random weights (``paper_shapes``):
+           shape, dtype, memory and cost checks with no download, never results
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ class Backend:
     name: str
     loader: str  # "module:function", imported lazily so the zoo stays cheap to import
     kwargs: dict[str, Any] = field(default_factory=dict)
-    source: str = "offline"  # offline | hub | tiny
+    source: str = "offline"  # offline | hub | tiny | shapes
     description: str = ""
 
     def load(self, **overrides: Any) -> Any:
@@ -224,6 +226,16 @@ _BACKENDS: list[Backend] = [
     _b("dataset", "synthetic-coop", "data:load_coop_dataset", "tiny",
        "procedural photo-sized images in CoOp's layout, written into the cache (mechanics only)"),
     _b("dataset", "tiny-shapes", "data:load_tiny_shapes", "tiny", "procedurally drawn shapes (mechanics only)"),
+    # paper-shapes: true-size architectures, random weights (lgclip_core/paper_shapes.py)
+    _b("generator", "shapes-sd-2-1-base", "paper_shapes:load_generator", "shapes",
+       "SD 2.1-base (UNet, VAE, OpenCLIP-H text encoder, PNDM) at true size, random weights, 512 px"),
+    _b("generator", "shapes-sd-2-1-base-quick", "paper_shapes:load_generator", "shapes",
+       "the same, 2 sampling steps (the --quick runs)", steps=2),
+    *[_b(role, f"shapes-clip-{arch.lower()}", f"paper_shapes:load_{role}", "shapes",
+         f"open_clip {arch} {role.split('_')[0]} tower, random weights", arch=arch)
+      for role in ("image_encoder", "text_encoder") for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
+    _b("prompt_writer", "shapes-qwen2.5-1.5b-instruct", "paper_shapes:load_prompt_writer", "shapes",
+       "Qwen2.5-1.5B-Instruct's architecture cut to 2 of 28 layers, random weights, SmolLM2's tokenizer", layers=2),
 ]
 
 BACKENDS: dict[str, dict[str, Backend]] = {r: {} for r in ROLES}
@@ -237,6 +249,9 @@ PROFILES: dict[str, dict[str, str]] = {
               "text_encoder": "clip-vit-b-32", "generator": "sd-2-1-base", "dataset": "oxford-pets"},
     "tiny": {"prompt_writer": "tiny-llm", "image_encoder": "tiny-clip", "text_encoder": "tiny-clip",
              "generator": "tiny-sd", "dataset": "tiny-shapes"},
+    "paper-shapes": {"prompt_writer": "shapes-qwen2.5-1.5b-instruct", "image_encoder": "shapes-clip-vit-b-32",
+                     "text_encoder": "shapes-clip-vit-b-32", "generator": "shapes-sd-2-1-base",
+                     "dataset": "synthetic-coop"},
 }
 
 

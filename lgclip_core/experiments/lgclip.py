@@ -204,6 +204,14 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
         },
         "prompts": {"llm": llm, "template": templates},
     }
+    if cfg.profile == "paper-shapes":  # random weights: costs and memory per role, never accuracies or figures
+        from ..paper_shapes import stamp_result
+
+        stamp_result(result, paper="lgclip", settings=asdict(cfg))
+        if out is not None and process_state()[0] == 0:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            write_json(Path(out) / "lgclip.json", result)
+        return result
     if out is not None and process_state()[0] == 0:  # under accelerate launch: process 0 writes
         _write_outputs(Path(out), result, lgclip_pred, y, images, gen_labels, names, t_single, t_multi,
                        g_multi["llm_first"], cfg)
@@ -337,8 +345,17 @@ def run(args: argparse.Namespace) -> int:
               seed=args.seed)
     if args.n_test:
         kw["n_test"] = args.n_test
+    if args.profile == "paper-shapes" and args.quick:  # few classes, images and steps; real resolutions
+        from ..paper_shapes import LGCLIP_QUICK
+
+        kw.update(LGCLIP_QUICK)
     cfg = LGCLIPConfig.quick(**kw) if args.quick else LGCLIPConfig.full(**kw)
     result = run_lgclip(cfg, out=args.out)
+    if args.profile == "paper-shapes":
+        from ..paper_shapes import print_summary
+
+        print_summary(result, Path(args.out) / "lgclip.json")
+        return 0
     width = max(len(m) for m in result["accuracy"])
     for m, a in result["accuracy"].items():
         print(f"{m:<{width}}  {a:.4f}")

@@ -1,0 +1,137 @@
+"""paper-shapes: the committed configs build the papers' models at their true sizes (on the meta device: no
+memory, no weights), the zoo wires every role, and the cost arithmetic is what it says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lgclip_core import paper_shapes as ps
+from lgclip_core import zoo
+from lgclip_core.efficiency import count_flops, paper_run_costs
+
+META = torch.device("meta")
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_sd21_base_true_sizes() -> None:
+    """SD 2.1-base: UNet 865.9 M, VAE 83.7 M, OpenCLIP-H text encoder (23 of ViT-H's 24 layers) 340.4 M."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with META:
+        unet = UNet2DConditionModel.from_config(ps.config("sd-2-1-base/unet.json"))
+        vae = AutoencoderKL.from_config(ps.config("sd-2-1-base/vae.json"))
+        text = CLIPTextModel(CLIPTextConfig(**ps.config("sd-2-1-base/text_encoder.json")))
+    assert n_params(unet) == 865_910_724
+    assert n_params(vae) == 83_653_863
+    assert n_params(text) == 340_387_840
+    assert text.config.hidden_size == 1024 and text.config.num_hidden_layers == 23
+    assert unet.config.cross_attention_dim == text.config.hidden_size  # the UNet reads this encoder's states
+    assert unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1) == 512  # 64 latent -> 512 px
+
+
+def test_scheduler_and_tokenizer_are_sd21s() -> None:
+    from diffusers import PNDMScheduler
+
+    from lgclip_core.tokenizers import clip_tokenizer
+
+    sched = PNDMScheduler.from_config(ps.config("sd-2-1-base/scheduler.json"))
+    assert sched.config.beta_schedule == "scaled_linear" and sched.config.skip_prk_steps
+    tok = clip_tokenizer()
+    assert len(tok) == ps.config("sd-2-1-base/tokenizer.json")["vocab_size"] == 49408
+    assert tok.model_max_length == 77 and tok.pad_token == ps.config("sd-2-1-base/tokenizer.json")["pad_token"]
+
+
+@pytest.mark.parametrize("arch,total,image", [("RN50", 102_007_137, 38_316_896),
+                                              ("ViT-B-32", 151_277_313, 87_849_216),
+                                              ("ViT-B-16", 149_620_737, 86_192_640),
+                                              ("ViT-L-14", 427_616_513, 303_966_208)])
+def test_open_clip_true_sizes(arch: str, total: int, image: int) -> None:
+    from lgclip_core.encoders import create_open_clip
+
+    with META:
+        model = create_open_clip(arch, None, device="meta")
+    assert (n_params(model), n_params(model.visual)) == (total, image)
+
+
+def test_qwen_architecture_full_and_cut() -> None:
+    """Qwen2.5-1.5B: 1.54 B parameters (1.31 B without the tied embedding); the cut keeps width and vocabulary."""
+    from transformers import Qwen2ForCausalLM
+
+    with META:
+        full = Qwen2ForCausalLM(ps.qwen_config(None))
+        cut = Qwen2ForCausalLM(ps.qwen_config(2))
+    emb = n_params(full.model.embed_tokens)
+    assert n_params(full) == 1_543_714_304 and n_params(full) - emb == 1_310_340_608
+    assert full.config.tie_word_embeddings and cut.config.num_hidden_layers == 2
+    per_layer = (n_params(full) - n_params(cut)) / 26
+    assert n_params(cut) == pytest.approx(n_params(full) - 26 * per_layer)
+    assert cut.config.hidden_size == 1536 and cut.config.vocab_size == 151_936
+
+
+def test_zoo_profile_wires_every_role() -> None:
+    prof = zoo.PROFILES["paper-shapes"]
+    assert set(prof) == set(zoo.ROLES)
+    for role, name in prof.items():
+        backend = zoo.resolve(role, None, "paper-shapes")
+        assert backend.name == name
+        if role != "dataset":  # the dataset is helper B's synthetic-coop
+            assert backend.source == "shapes", (role, backend)
+    for arch in ps.CLIP_ARCHS:
+        for role in ("image_encoder", "text_encoder"):
+            assert zoo.resolve(role, f"shapes-clip-{arch.lower()}", "paper-shapes").kwargs == {"arch": arch}
+
+
+def test_count_flops_matches_hand_count() -> None:
+    lin = torch.nn.Linear(64, 32, bias=False)
+    assert count_flops(lambda: lin(torch.zeros(5, 64))) == 2 * 5 * 64 * 32
+    with META:
+        lin = torch.nn.Linear(64, 32, bias=False)
+    assert count_flops(lambda: lin(torch.zeros(5, 64, device=META))) == 2 * 5 * 64 * 32
+
+
+def test_paper_run_costs_arithmetic() -> None:
+    plans = {"ds": {"a": 1000, "b": 10}}
+    out = paper_run_costs(plans, {"a": 0.5, "b": None}, {"a": 2e12, "b": 1e9}, utilisation=0.5)
+    row = out["plans"]["ds"]["roles"]["a"]
+    assert row["cpu_hours"] == pytest.approx(1000 * 0.5 / 3600)
+    assert row["colab-t4_hours"] == pytest.approx(1000 * 2e12 / (65e12 * 0.5) / 3600)
+    assert row["a100_hours"] == pytest.approx(1000 * 2e12 / (312e12 * 0.5) / 3600)
+    assert out["plans"]["ds"]["total"]["roles_without_cpu_measurement"] == ["b"]
+    with pytest.raises(ValueError):
+        paper_run_costs(plans, {}, {}, utilisation=0)
+
+
+def test_run_plans_count_the_authors_protocol() -> None:
+    plan = ps.run_plans("lgclip")["eurosat"]  # 10 classes x 10 images, 50 steps x 2 (guidance), 8,100 test
+    assert plan["sd_unet"] == 10 * 10 * 50 * 2 and plan["sd_vae_decode"] == 100
+    assert plan["image_encoder"] == (8100 + 100) * 11
+
+
+def test_meter_counts_items_seconds_and_load() -> None:
+    meter = ps.RoleMeter()
+
+    class Model:
+        def encode(self, x: np.ndarray) -> np.ndarray:
+            return x * 2
+
+    m = Model()
+    meter.wrap(m, "encode", "enc", lambda x: len(x))
+    assert (m.encode(np.ones(3)) == 2).all()
+    m.encode(np.ones(4))
+    r = meter.report()["roles"]["enc"]
+    assert r["calls"] == 2 and r["items"] == 7 and r["seconds_per_item"] > 0
+    assert len(r["loadavg_per_call"]) == 2 and len(r["loadavg_per_call"][0]["loadavg"]) == 3
+    assert r["rss_peak_bytes"] > 0
+
+
+def test_multilabel_test_set_is_photo_sized_rgb() -> None:
+    ds = ps.multilabel_test_set(8, n_classes=4, seed=1)
+    assert len(ds) == 8 and ds.targets.shape == (8, 4) and (ds.targets.sum(1) >= 1).all()
+    sizes = {im.shape for im in ds.images}
+    assert (375, 500, 3) in sizes and (500, 375, 3) in sizes and all(im.dtype == np.uint8 for im in ds.images)
