@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-from lgclip_core.errors import BadInputError
+from lgclip_core.errors import BadInputError, UnknownNameError
 from lgclip_core.metrics import (
+    F1_RULES,
     average_precision,
+    evaluated_classes,
+    f1_rule,
     mean_average_precision,
     multilabel_f1,
     multilabel_report,
@@ -76,6 +79,65 @@ def test_top_k_rule() -> None:
     assert out["OR"] == pytest.approx(1.0)
     assert out["OF1"] == pytest.approx(2 * 0.75 / 1.75)
     assert multilabel_report(s, y)["mAP"] == pytest.approx(1.0)  # every positive outranks every negative
+
+
+def test_classes_without_positives_are_left_out_of_every_metric() -> None:
+    """One convention for mAP, CF1 and OF1: computed over the classes that have a positive; predictions are
+    still made over every class (a top-k slot spent on a class without positives is lost)."""
+    s, y = _data(6, ties=False)
+    y[:, 3] = 0  # class 3: no positive
+    keep = evaluated_classes(y)
+    assert keep.tolist() == [True, True, True, False, True]
+    pred = np.zeros_like(y)
+    np.put_along_axis(pred, np.argsort(-s, axis=1, kind="stable")[:, :2], 1, axis=1)  # top-2 over ALL classes
+    assert pred[:, 3].sum() > 0  # the dropped class does take top-2 slots
+    out = multilabel_f1(s, y, top_k=2)
+    yk, pk = y[:, keep], pred[:, keep]
+    cp = precision_score(yk, pk, average="macro", zero_division=0)
+    cr = recall_score(yk, pk, average="macro", zero_division=0)
+    assert out["CP"] == pytest.approx(cp) and out["CR"] == pytest.approx(cr)
+    assert out["OF1"] == pytest.approx(f1_score(yk, pk, average="micro"))
+    assert mean_average_precision(s, y) == pytest.approx(np.mean(
+        [average_precision_score(y[:, c], s[:, c]) for c in np.flatnonzero(keep)]))
+    # a class whose positives are all "difficult" (-1) has no positive under "ignore", one under "negative": none
+    y2 = y.copy()
+    y2[:4, 3] = -1
+    assert not evaluated_classes(y2)[3] and not evaluated_classes(y2, "negative")[3]
+    with pytest.raises(BadInputError, match="no class has a positive"):
+        multilabel_f1(s, np.zeros_like(y), top_k=1)
+
+
+def test_difficult_entries_ignored_or_negative() -> None:
+    s, y = _data(7, ties=False)
+    y[3:8, 1] = -1
+    as_negative = np.where(y == -1, 0, y)
+    assert mean_average_precision(s, y, difficult="negative") == pytest.approx(mean_average_precision(s, as_negative))
+    assert multilabel_f1(s, y, top_k=3, difficult="negative") == pytest.approx(multilabel_f1(s, as_negative, top_k=3))
+    keep = y[:, 1] >= 0
+    ignored = multilabel_f1(s, y, threshold=0.5)
+    pred = s >= 0.5
+    tp1 = int((pred[keep, 1] & (y[keep, 1] == 1)).sum())
+    assert ignored["CP"] == pytest.approx(np.mean([
+        tp1 / pred[keep, 1].sum() if c == 1 else ((pred[:, c] & (y[:, c] == 1)).sum() / pred[:, c].sum())
+        for c in range(y.shape[1])]))
+    assert mean_average_precision(s, y) != pytest.approx(mean_average_precision(s, y, difficult="negative"))
+    with pytest.raises(UnknownNameError, match="ignore, negative"):
+        mean_average_precision(s, y, difficult="drop")
+
+
+def test_named_f1_rules() -> None:
+    s = np.array([[0.9, -0.1, -0.5, -0.7], [0.2, 0.8, 0.7, 0.1]])
+    y = np.array([[1, 1, 0, 0], [0, 1, 1, 1]])
+    assert set(F1_RULES) == {"top3", "top3_nonnegative"}
+    top3 = multilabel_f1(s, y, **f1_rule("top3"))  # image 0 predicts {0, 1, 2}; image 1 {1, 2, 0}
+    nonneg = multilabel_f1(s, y, **f1_rule("top3_nonnegative"))  # image 0 predicts {0} only (-0.1, -0.5 < 0)
+    assert top3["OP"] == pytest.approx(4 / 6) and top3["OR"] == pytest.approx(4 / 5)  # tp: {0, 1} and {1, 2}
+    assert nonneg["OP"] == pytest.approx(3 / 4) and nonneg["OR"] == pytest.approx(3 / 5)  # tp: {0} and {1, 2}
+    assert multilabel_report(s, y, rule="top3_nonnegative")["OF1"] == pytest.approx(nonneg["OF1"])
+    with pytest.raises(UnknownNameError, match="top3_nonnegative"):
+        f1_rule("top-3")
+    with pytest.raises(BadInputError, match="min_score"):
+        multilabel_f1(s, y, threshold=0.0, min_score=0.0)
 
 
 def test_top1_and_errors() -> None:

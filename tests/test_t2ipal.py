@@ -44,6 +44,8 @@ def test_ranking_loss_known_values() -> None:
     assert float(ranking_loss(logits, targets)) == pytest.approx((1.75 + 0.0) / 2)
     assert float(ranking_loss(logits[:1], targets[:1], margin=0.0)) == pytest.approx((1.0 + 0.5) / 2)
     assert float(ranking_loss(logits[2:], targets[2:])) == 0.0
+    # TaI-DPT's reduction: the sum over an image's pairs, the mean over every image of the batch
+    assert float(ranking_loss(logits, targets, reduction="sum")) == pytest.approx((3.5 + 0.0 + 0.0) / 3)
 
 
 def test_asymmetric_loss_known_values() -> None:
@@ -166,6 +168,10 @@ def test_adapter_starts_at_identity_and_alpha_checked(tiny_joint: JointSpace) ->
     torch.testing.assert_close(ResidualAdapter(32, alpha=0.3)(x), x)
     with pytest.raises(BadInputError, match="alpha"):
         ResidualAdapter(32, alpha=1.5)
+    with pytest.raises(Exception, match="clip_adapter"):
+        ResidualAdapter(32, convention="clip-adapter")
+    # CLIP-Adapter's convention starts from a random MLP: not the identity
+    assert not torch.allclose(ResidualAdapter(32, convention="clip_adapter")(x), x)
 
 
 def test_training_reduces_loss_and_is_deterministic(tiny_joint: JointSpace,
@@ -261,6 +267,7 @@ def test_experiment_tiny_profile_both_data_paths(tmp_path: Path) -> None:
     assert set(saved["map"]) == set(methods) and all(0 <= v <= 1 for v in saved["map"].values())
     assert saved["map_std"]["zero_shot"] == 0.0 and len(saved["map_per_seed"]["t2ipal"]) == 2
     assert {"cf1", "of1", "timings_s", "manifest"} <= set(saved) and saved["manifest"]["cache"]["entries"]
+    assert saved["protocol"]["name"] == "clean" == saved["manifest"]["protocol"]["name"]  # the tiny default
     again = run_experiment(s, None, progress=False)  # cached: same numbers
     assert again["map"] == res["map"]
     # the paper's data path (whole-caption renders, a real multi-label set on disk) with tiny models

@@ -352,17 +352,22 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     return model, record
 
 
-def evaluate(model: Any, feats: Any, protocol: Any = None) -> dict[str, Any]:
+def score(scores: np.ndarray, targets: np.ndarray, protocol: Any = None) -> dict[str, Any]:
     """mAP, CF1, OF1 and per-class AP under the protocol's F1 rule and VOC 'difficult' handling."""
     from ..metrics import f1_rule, mean_average_precision, multilabel_f1, per_class_ap
-    from ..t2ipal.trainer import predict
 
     proto = protocol if protocol is not None else protocols.Protocol("clean", "t2ipal")
     difficult = proto["t2ipal.voc_difficult"]
-    scores = predict(model, feats)
-    f1 = multilabel_f1(scores, feats.targets, difficult=difficult, **f1_rule(proto["t2ipal.f1_rule"]))
-    return {"map": mean_average_precision(scores, feats.targets, difficult), "cf1": f1["CF1"], "of1": f1["OF1"],
-            "per_class_ap": [float(a) for a in per_class_ap(scores, feats.targets, difficult)]}
+    f1 = multilabel_f1(scores, targets, difficult=difficult, **f1_rule(proto["t2ipal.f1_rule"]))
+    return {"map": mean_average_precision(scores, targets, difficult), "cf1": f1["CF1"], "of1": f1["OF1"],
+            "per_class_ap": [float(a) for a in per_class_ap(scores, targets, difficult)]}
+
+
+def evaluate(model: Any, feats: Any, protocol: Any = None) -> dict[str, Any]:
+    """``score`` of the model's predictions on ``feats``."""
+    from ..t2ipal.trainer import predict
+
+    return score(predict(model, feats), feats.targets, protocol)
 
 
 def run_experiment(settings: Settings, out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
@@ -512,4 +517,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["Settings", "Prepared", "prepare", "train_method", "evaluate", "run_experiment", "summarize",
-           "add_arguments", "run", "backbone_for", "METHOD_ORDER", "SIZES"]
+           "add_arguments", "run", "backbone_for", "score", "METHOD_ORDER", "SIZES"]

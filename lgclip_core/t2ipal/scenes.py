@@ -181,8 +181,10 @@ def load_voc2007(root: str | os.PathLike | None = None, split: str = "test", max
                  download: bool = False) -> MultiLabelSet:
     """PASCAL VOC 2007 through torchvision's ``VOCDetection`` (``<root>/VOCdevkit/VOC2007``).
 
-    Target of a class: 1 if a non-difficult object of it is annotated, -1 (ignored) if only difficult ones are,
-    else 0 — the convention of the VOC devkit that ML-GCN / TaI-DPT follow.
+    Target of a class: 1 if a non-difficult object of it is annotated, -1 if only difficult ones are (VOC's
+    ``<class>_test.txt`` label 0), else 0. What a -1 counts as is the metrics' ``difficult`` rule (``protocols``
+    key ``t2ipal.voc_difficult``): left out of AP, CF1 and OF1 (ours), or a negative (TaI-DPT's mAP; ML-GCN's
+    CF1/OF1 — ML-GCN's AP leaves it out).
     """
     from torchvision.datasets import VOCDetection
 
@@ -208,7 +210,7 @@ def load_voc2007(root: str | os.PathLike | None = None, split: str = "test", max
                 targets[row, c] = 1
         images.append(np.asarray(img.convert("RGB")))
     return MultiLabelSet("voc2007", images, targets, list(VOC_PROMPT_NAMES),
-                         protocol=f"VOC2007 {split} ({len(idx)} images); difficult-only labels ignored")
+                         protocol=f"VOC2007 {split} ({len(idx)} images); difficult-only labels marked -1")
 
 
 def load_coco(root: str | os.PathLike | None = None, split: str = "val2014",

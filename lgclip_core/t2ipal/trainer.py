@@ -32,7 +32,8 @@ from ..errors import BadInputError
 from .losses import LOSSES
 from .model import T2IPAL
 
-__all__ = ["TrainConfig", "FeatureSet", "TrainResult", "train", "predict", "train_config", "BRANCH_LOSSES"]
+__all__ = ["TrainConfig", "FeatureSet", "TrainResult", "train", "predict", "train_config", "training_loss",
+           "BRANCH_LOSSES"]
 
 
 @dataclass
@@ -106,6 +107,17 @@ def _lr_factor(step: int, warmup: int, total: int, warm_factor: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def training_loss(logits: torch.Tensor, parts: dict[str, torch.Tensor], targets: torch.Tensor, cfg: TrainConfig,
+                  logit_scale: float) -> torch.Tensor:
+    """The loss of one batch: on ``logits`` (mean of branches) or, ``per_branch``, summed over the branches'
+    ``logit_scale``-scaled cosines in ``parts`` (the model's ``return_parts``; its heatmaps are skipped)."""
+    loss_fn = LOSSES[cfg.loss]
+    kwargs = {"margin": cfg.margin, "reduction": cfg.pair_reduction} if cfg.loss == "ranking" else {}
+    if cfg.branch_loss == "per_branch":
+        return sum(loss_fn(logit_scale * v, targets, **kwargs) for k, v in parts.items() if k != "heatmap")
+    return loss_fn(logits, targets, **kwargs)
+
+
 def train(model: T2IPAL, data: FeatureSet, config: TrainConfig | None = None, seed: int = 0,
           progress: bool = True, desc: str = "train") -> TrainResult:
     """Train the model's prompts / adapter / prototypes in place; returns the loss curves."""
@@ -124,8 +136,6 @@ def train(model: T2IPAL, data: FeatureSet, config: TrainConfig | None = None, se
         from ..errors import UnknownNameError
 
         raise UnknownNameError("branch loss", cfg.branch_loss, BRANCH_LOSSES)
-    loss_fn = LOSSES[cfg.loss]
-    kwargs = {"margin": cfg.margin, "reduction": cfg.pair_reduction} if cfg.loss == "ranking" else {}
     scale = model.config.logit_scale
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
@@ -142,11 +152,7 @@ def train(model: T2IPAL, data: FeatureSet, config: TrainConfig | None = None, se
         for i in range(0, n, cfg.batch_size):
             g, loc, m, y = data.batch(perm[i:i + cfg.batch_size])
             logits, parts = model(g, loc, m, return_parts=True, source=data.source)
-            y = y.to(logits.device)
-            if cfg.branch_loss == "per_branch":
-                loss = sum(loss_fn(scale * v, y, **kwargs) for k, v in parts.items() if k != "heatmap")
-            else:
-                loss = loss_fn(logits, y, **kwargs)
+            loss = training_loss(logits, parts, y.to(logits.device), cfg, scale)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
