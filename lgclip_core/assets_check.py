@@ -1,7 +1,9 @@
 """``lgclip assets``: load every offline asset for real and say, per asset, whether it works.
 
 Why load instead of checking that files exist: a truncated download, a wrong package version or a changed
-parameter layout only shows up when the weights are used. Each check runs the asset through the same loader
+parameter layout only shows up when the weights are used. Before loading, every file is hashed and compared
+with the SHA-256 recorded in the zoo (the generator: in its card); a mismatch is reported as CORRUPT with the
+reinstall command, and the file is never loaded. Each check runs the asset through the same loader
 the book uses and checks that the output makes sense (a palace photo is classified as a palace, "dog" is
 closer to "puppy" than to "soup", ...). Exit status 0 only when every asset loads.
 """
@@ -19,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from . import zoo
-from .errors import MissingAssetError, UnknownNameError
+from .errors import IntegrityError, MissingAssetError, UnknownNameError
 
 __all__ = ["CHECKS", "AssetResult", "check_asset", "check_all", "add_arguments", "run"]
 
 
 @dataclass
 class AssetResult:
-    """One asset's outcome: status ``ok`` | ``missing`` | ``failed``."""
+    """One asset's outcome: status ``ok`` | ``missing`` | ``corrupt`` (a file's SHA-256 differs) | ``failed``."""
 
     name: str
     status: str
@@ -39,6 +41,8 @@ class AssetResult:
             return f"ok      {self.name:<{width}}  {self.detail}; {self.seconds:.1f} s"
         if self.status == "missing":
             return f"MISSING {self.name:<{width}}  {self.install}"
+        if self.status == "corrupt":
+            return f"CORRUPT {self.name:<{width}}  {self.detail}"
         return f"FAILED  {self.name:<{width}}  {self.detail} (reinstall: {self.install})"
 
 
@@ -152,11 +156,13 @@ def check_asset(name: str) -> AssetResult:
     asset = zoo.ASSETS[name]
     t0 = time.perf_counter()
     try:
-        asset.path()
+        asset.path(recheck=True)  # hash every file now (loads only reuse a remembered check)
         detail = CHECKS[name]()
         status = "ok"
     except MissingAssetError as exc:
         status, detail = "missing", str(exc)
+    except IntegrityError as exc:
+        status, detail = "corrupt", str(exc)
     except Exception as exc:  # noqa: BLE001 - report every failure, keep checking the other assets
         status = "failed"
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]

@@ -37,6 +37,26 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
+def measure_throughput(gen: Any, prompts: list[str], first_seed: int = 10_000) -> tuple[float, dict[str, Any]]:
+    """Images per second of ``gen.generate`` on ``prompts`` (after a 10-image warm-up), and the conditions.
+
+    A number measured on a busy machine says so: the load before and after the timed call, and how many CPU
+    seconds this process got per wall second (about torch_threads when it had the cores to itself).
+    """
+    gen.generate(prompts[:10], list(range(10)))  # warm-up
+    load_before = machine_load()
+    t0, c0 = time.perf_counter(), time.process_time()
+    gen.generate(prompts, list(range(first_seed, first_seed + len(prompts))))
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    load_after = machine_load()
+    return len(prompts) / wall, {
+        "load_before": load_before, "load_after": load_after, "wall_s": round(wall, 3),
+        "process_cpu_per_wall": round(cpu / max(wall, 1e-9), 2),
+        "busy": bool(load_before["busy"] or load_after["busy"]),
+        "device": str(getattr(getattr(gen, "pipe", None), "device", "unknown"))}
+
+
 def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test: int | None = None,
                        seed: int = 2024, generator_name: str | None = None, cache: ArtifactCache | None = None,
                        progress: bool = True) -> dict[str, Any]:
@@ -81,20 +101,7 @@ def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test:
         per_class_cas = {names[c]: float(np.mean(clf.predict(f_tmpl[labels == c]) == c)) for c in range(k)}
     with timer("throughput"):
         bench_prompts = [TEMPLATE.format(names[i % k]) for i in range(100)]
-        gen.generate(bench_prompts[:10], list(range(10)))  # warm-up
-        load_before = machine_load()
-        t0, c0 = time.perf_counter(), time.process_time()
-        gen.generate(bench_prompts, list(range(10_000, 10_100)))
-        wall = time.perf_counter() - t0
-        ips = 100 / wall
-        load_after = machine_load()
-    # A number measured on a busy machine says so: the load before and after the timed call, and how many CPU
-    # seconds this process got per wall second (about torch_threads when it had the cores to itself).
-    throughput_conditions = {
-        "load_before": load_before, "load_after": load_after,
-        "process_cpu_per_wall": round((time.process_time() - c0) / max(wall, 1e-9), 2),
-        "busy": bool(load_before["busy"] or load_after["busy"]),
-        "device": str(getattr(getattr(gen, "pipe", None), "device", "unknown"))}
+        ips, throughput_conditions = measure_throughput(gen, bench_prompts)
     return {
         "cas": cas, "cas_llm_prompts": cas_llm, "cas_per_class": per_class_cas,
         "real_test_accuracy_of_cas_classifier": real_acc,
@@ -116,20 +123,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also record the metrics in the committed pipeline's card (maintainers)")
 
 
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """The metrics, then the conditions of the throughput number (flagged when the machine was busy)."""
+    lines = [f"{key:<22} {result[key]:.4f}" for key in ("cas", "cas_llm_prompts", "fd_generated_vs_test",
+                                                        "fd_train_vs_test", "prompt_sensitivity", "images_per_s")]
+    cond = result["throughput_conditions"]
+    lines.append(f"{'throughput measured':<22} load average {cond['load_before']['loadavg_1m_5m_15m'][0]:.2f} "
+                 f"before, {cond['load_after']['loadavg_1m_5m_15m'][0]:.2f} after, "
+                 f"{cond['load_before']['torch_threads']} torch threads on {cond['load_before']['usable_cpus']} CPUs"
+                 + (" -- BUSY machine: re-measure on an idle one" if cond["busy"] else ""))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = dict(per_class=20, real_per_class=200, n_test=2000) if args.quick else {}
     result = evaluate_generator(seed=args.seed, **kw)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "generator.json", result)
-    for key in ("cas", "cas_llm_prompts", "fd_generated_vs_test", "fd_train_vs_test", "prompt_sensitivity",
-                "images_per_s"):
-        print(f"{key:<22} {result[key]:.4f}")
-    cond = result["throughput_conditions"]
-    print(f"{'throughput measured':<22} load average {cond['load_before']['loadavg_1m_5m_15m'][0]:.2f} before, "
-          f"{cond['load_after']['loadavg_1m_5m_15m'][0]:.2f} after, {cond['load_before']['torch_threads']} torch "
-          f"threads on {cond['load_before']['usable_cpus']} CPUs" + (" -- BUSY machine: re-measure on an idle one"
-                                                                      if cond["busy"] else ""))
+    print("\n".join(summary_lines(result)))
     if args.write_card and not args.quick:
         card_path = zoo.asset_path("lgclip-fmnist-generator") / GENERATOR_CARD
         card = json.loads(card_path.read_text())
