@@ -1,7 +1,9 @@
 """T2I-PAL's model: a frozen "CLIP", learned prompts (global + local), class-wise heatmaps, learnable class
 prototypes and a residual adapter mixed with CLIP's prior by ``alpha``.
 
-There is no official code; each choice below is ours and says why.
+There is no official T2I-PAL code; each choice below is ours and says why. Where the code T2I-PAL builds on
+(TaI-DPT, CLIP-Adapter) does otherwise, ``protocol="authors"`` follows it (``configure``; the registry is
+``lgclip_core.protocols``, keys ``t2ipal.*``).
 
 * **The "CLIP"** (``JointSpace``) = frozen image tower + ``image_proj`` and frozen text tower + ``text_proj``.
   Paper profile: open_clip's towers, whose outputs already share a space (projections = identity). Offline:
