@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 JB=${JUPYTER_BOOK:-.venv/bin/jupyter-book}
 start=$(date +%s)
+# The How to run page's "What happens when" table is rendered from the cases that tests/test_robustness.py checks.
+"$PY" tests/test_robustness.py --write book/_generated/what_happens_when.md
 "$PY" ci/run_notebooks.py --copy-only
 rm -rf _build/html _build/.doctrees _build/jupyter_execute
 # --path-output . puts the output in ./_build (not _stage/_build); --all rebuilds every page so that
