@@ -59,6 +59,8 @@ def _complete(d: Path) -> bool:
         return False
     if not all((d / name).is_file() and (d / name).stat().st_size == size for name, size in files.items()):
         return False
+    if not all(os.access(d / name, os.R_OK) for name in files):  # another user's private file: build our own
+        return False
     hashes = info.get("sha256")
     if hashes is None:  # written before hashes were recorded: record them now (sizes matched), if we may
         hashes = {name: file_sha256_remembered(d / name) for name in files}
