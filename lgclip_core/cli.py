@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval-generator": ("lgclip_core.generator_eval", "measure the offline generator (CAS, FD, throughput)"),
     "reproduce": ("lgclip_core.experiments", "reproduce a paper: `lgclip reproduce lgclip|t2ipal ...`"),
     "book": ("lgclip_core.book", "execute the notebooks and build the book"),
-    "assignments": ("lgclip_core.assignments", "course assignments: write student versions, run the autograder"),
+    "assignments": ("lgclip_core.assignments", "course assignments on nbgrader: release, grade a class"),
 }
 
 

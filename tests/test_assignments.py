@@ -1,13 +1,13 @@
-"""The course assignments: stubs keep the interface, and the autograder passes on the solutions and fails on the
-student versions (run in a subprocess, as an instructor would)."""
+"""The course assignments on nbgrader: the committed student versions are what nbgrader releases from the sources,
+they score 0 of the autograded points, the solutions score full points, and a synthetic class (correct, empty,
+raising, hanging, unreadable) grades to the expected gradebook with a feedback line for each failure."""
 
 from __future__ import annotations
 
-import ast
-import os
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
+import csv
+import json
+import re
+import time
 from pathlib import Path
 
 import jupytext
@@ -18,154 +18,153 @@ from lgclip_core import assignments as A
 from lgclip_core.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "assignments"
+COURSE = ROOT / "assignments"
+IDS = ["01_multiscale_fusion", "02_prototype_classifier", "03_map_and_loss"]
+POINTS = {"01_multiscale_fusion": {"test_fusion_weights": 3, "test_crop_area_fractions": 2, "test_fuse": 5},
+          "02_prototype_classifier": {"test_fit": 4, "test_decision_function_and_predict": 4,
+                                      "test_labels_and_score": 2},
+          "03_map_and_loss": {"test_average_precision": 4, "test_mean_average_precision": 2,
+                              "test_ranking_loss": 4, "test_ranking_loss_without_pairs": 2}}
+TIMEOUT = 15  # seconds per cell in the synthetic class (graded cells take < 4 s on a busy 2-core machine)
 
 
-def run_grader(assignment_dir: Path | None, junit: Path, *select: str) -> tuple[int, dict[str, int]]:
-    env = dict(os.environ)
-    env.pop("ASSIGNMENT_DIR", None)
-    if assignment_dir is not None:
-        env["ASSIGNMENT_DIR"] = str(assignment_dir)
-    tests = [str(SOLUTIONS / "tests" / s) for s in select] or [str(SOLUTIONS / "tests")]
-    proc = subprocess.run([sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider",
-                           f"--junitxml={junit}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    suite = ET.parse(junit).getroot()
-    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
-    return proc.returncode, counts
+def meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
 
 
-def function_signatures(source: str) -> dict[str, list[str]]:
-    """name (Class.method for methods) -> argument names, for every def in the source."""
-    out: dict[str, list[str]] = {}
-    for node in ast.parse(source).body:
-        items = [(node.name, node)] if isinstance(node, ast.FunctionDef) else (
-            [(f"{node.name}.{m.name}", m) for m in node.body if isinstance(m, ast.FunctionDef)]
-            if isinstance(node, ast.ClassDef) else [])
-        for name, fn in items:
-            out[name] = [a.arg for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs]
-    return out
+def solution_bodies(source_nb) -> dict[str, str]:
+    """grade_id -> the solution cell's code as a student would write it (nbgrader's markers removed)."""
+    return {meta(c)["grade_id"]: "\n".join(line for line in c.source.splitlines()
+                                          if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+            for c in source_nb.cells if meta(c).get("solution")}
 
 
-def test_there_are_at_least_three_assignments():
-    sources = A.assignment_sources()
-    assert len(sources) >= 3
-    for src in sources:
-        nb = jupytext.read(src)
-        assert any("solution" in c.metadata.get("tags", []) for c in nb.cells), src.name
+def submission(assignment: str, edit=None):
+    """The released notebook with every solution cell answered (``edit`` may change the answer's code)."""
+    nb = nbformat.read(COURSE / "release" / assignment / f"{assignment}.ipynb", as_version=4)
+    answers = solution_bodies(nbformat.read(COURSE / "source" / assignment / f"{assignment}.ipynb", as_version=4))
+    for cell in nb.cells:
+        if meta(cell).get("solution"):
+            cell.source = edit(answers[meta(cell)["grade_id"]]) if edit else answers[meta(cell)["grade_id"]]
+    return nb
 
 
-def test_stub_source_keeps_signatures_and_docstrings():
-    source = '''import numpy as np
-CONSTANT = 3
+# ----------------------------------------------------------------------------------------- cheap checks
+def test_sources_are_jupytext_pairs_with_points_and_hidden_tests():
+    assert A.assignment_ids() == IDS
+    for a in IDS:
+        py, ipynb = (COURSE / "source" / a / f"{a}{s}" for s in (".py", ".ipynb"))
+        summary = [(c.cell_type, c.source, meta(c)) for c in jupytext.read(ipynb).cells]
+        assert summary == [(c.cell_type, c.source, meta(c)) for c in jupytext.read(py).cells], \
+            f"run: .venv/bin/jupytext --sync {py.relative_to(ROOT)}"
+        graded = {meta(c)["grade_id"]: meta(c)["points"] for c in jupytext.read(py).cells if meta(c).get("grade")}
+        assert graded == POINTS[a]
+        text = py.read_text()
+        assert text.count("### BEGIN HIDDEN TESTS") >= 3 and "### BEGIN SOLUTION" in text
 
 
-@staticmethod
-def f(x: int,
-      y: float = 2.0) -> float:
-    """Add.
-
-    More text."""
-    z = x + y
-    return z
-
-
-def g(a): return a
-
-
-class C:
-    """A class."""
-    size = 4
-
-    def m(self, q):
-        # no docstring
-        return q * 2
-'''
-    stub = A.stub_source(source)
-    tree = ast.parse(stub)
-    assert "import numpy as np" in stub and "CONSTANT" not in stub and "z = x + y" not in stub
-    assert "return" not in stub and "size = 4" in stub and "@staticmethod" in stub
-    assert function_signatures(stub) == function_signatures(source)
-    fns = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
-    assert ast.get_docstring(fns["f"]) == "Add.\n\nMore text."
-    assert ast.get_docstring(next(n for n in tree.body if isinstance(n, ast.ClassDef))) == "A class."
-    for fn in fns.values():
-        last = fn.body[-1]
-        assert isinstance(last, ast.Raise) and ast.unparse(last) == "raise NotImplementedError('your code here')"
-    namespace: dict = {}
-    exec(compile(stub, "stub", "exec"), namespace)
-    with pytest.raises(NotImplementedError, match="your code here"):
-        namespace["f"](1)
-    with pytest.raises(NotImplementedError):
-        namespace["C"]().m(1)
+def test_release_is_nbgraders_student_version_without_solutions_or_hidden_tests():
+    for a in IDS:
+        nb = nbformat.read(COURSE / "release" / a / f"{a}.ipynb", as_version=4)
+        text = json.dumps(nb)
+        for marker in ("BEGIN SOLUTION", "HIDDEN TESTS", "np.tensordot", "np.unique(y)", "torch.relu"):
+            assert marker not in text, f"{a}: the student version contains {marker!r}"
+        stubs = [c for c in nb.cells if meta(c).get("solution")]
+        assert stubs and all("raise NotImplementedError()" in c.source for c in stubs)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+        # every def of the solution survives with its signature and docstring
+        source = nbformat.read(COURSE / "source" / a / f"{a}.ipynb", as_version=4)
+        defs = re.compile(r'^\s*def .*?:\n\s*""".*?"""', re.M | re.S)
+        for sol, stub in zip([c for c in source.cells if meta(c).get("solution")], stubs, strict=True):
+            assert defs.findall(sol.source) == defs.findall(stub.source)
 
 
-def test_stub_source_rejects_a_cell_without_definitions():
-    with pytest.raises(A.BadInputError):
-        A.stub_source("x = 1\nprint(x)\n")
+def test_grade_refuses_the_repository_course(tmp_path):
+    with pytest.raises(A.BadInputError, match="--course"):
+        A.grade(tmp_path, COURSE)
 
 
-def test_strip_command_writes_student_versions(tmp_path):
-    out = tmp_path / "student"
-    assert cli_main(["assignments", "strip", "--out", str(out)]) == 0
-    for src in A.assignment_sources():
-        solution = jupytext.read(src)
-        for suffix in (".py", ".ipynb"):
-            student = jupytext.read(out / f"{src.stem}{suffix}")
-            assert len(student.cells) == len(solution.cells)
-            for s_cell, c_cell in zip(solution.cells, student.cells, strict=True):
-                s_tags, c_tags = s_cell.metadata.get("tags", []), c_cell.metadata.get("tags", [])
-                if "solution" in s_tags:
-                    assert "solution" not in c_tags and "exercise" in c_tags
-                    assert 'raise NotImplementedError("your code here")' in c_cell.source
-                    assert function_signatures(c_cell.source) == function_signatures(s_cell.source)
-                else:
-                    assert c_cell.source == s_cell.source
-        raw = nbformat.read(out / f"{src.stem}.ipynb", as_version=4)
-        assert all(not c.get("outputs") for c in raw.cells if c.cell_type == "code")
+# --------------------------------------------------------------------------- the class (one nbgrader run)
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    """Students: correct (all three), empty (the release, all three), raises, timeout, unreadable (assignment 1)."""
+    subs = tmp_path_factory.mktemp("submissions")
+    a1 = IDS[0]
+    for student in ("correct", "empty", "raises", "timeout", "unreadable"):
+        (subs / student).mkdir()
+    for a in IDS:
+        nbformat.write(submission(a), subs / "correct" / f"{a}.ipynb")
+        released = nbformat.read(COURSE / "release" / a / f"{a}.ipynb", as_version=4)
+        nbformat.write(released, subs / "empty" / f"{a}.ipynb")
+    fuse_raises = submission(a1, lambda code: code.replace(
+        "    per_scale = np.asarray(per_scale, dtype=np.float64)\n",
+        "    per_scale = np.asarray(per_scale, dtype=np.float64)\n    per_scale = per_scale[len(per_scale)]\n"))
+    assert "per_scale[len(per_scale)]" in json.dumps(fuse_raises)
+    nbformat.write(fuse_raises, subs / "raises" / f"{a1}.ipynb")
+    nbformat.write(submission(a1, lambda code: "import time\n\ntime.sleep(3600)  # forgot to remove\n" + code),
+                   subs / "timeout" / f"{a1}.ipynb")
+    (subs / "unreadable" / f"{a1}.ipynb").write_text('{"cells": [')
+    course = tmp_path_factory.mktemp("course")
+    t0 = time.time()
+    assert cli_main(["assignments", "grade", str(subs), "--course", str(course), "--timeout", str(TIMEOUT)]) == 0
+    print(f"graded the class in {time.time() - t0:.0f} s")
+    return course
 
 
-def test_strip_refuses_to_overwrite_the_solutions():
-    with pytest.raises(A.BadInputError):
-        A.strip_assignments(SOLUTIONS)
+def test_gradebook_of_the_synthetic_class(graded_class):
+    with open(graded_class / "gradebook.csv") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    full = {a: sum(p.values()) for a, p in POINTS.items()}
+    assert float(rows["max_points"]["total"]) == sum(full.values()) == 32
+    expected = {  # student -> {assignment: points per question in POINTS order}
+        "correct": {a: list(p.values()) for a, p in POINTS.items()},  # the solutions: full points
+        "empty": {a: [0] * len(p) for a, p in POINTS.items()},  # the release: 0 of the autograded points
+        "raises": {IDS[0]: [3, 2, 0], IDS[1]: [0, 0, 0], IDS[2]: [0, 0, 0, 0]},  # fuse raises IndexError
+        "timeout": {IDS[0]: [0, 0, 0], IDS[1]: [0, 0, 0], IDS[2]: [0, 0, 0, 0]},
+        "unreadable": {IDS[0]: [0, 0, 0], IDS[1]: [0, 0, 0], IDS[2]: [0, 0, 0, 0]},
+    }
+    assert set(rows) == {"max_points", *expected}
+    for student, per_assignment in expected.items():
+        for a, points in per_assignment.items():
+            got = [float(rows[student][f"{a}:{q}"]) for q in POINTS[a]]
+            assert got == points, f"{student} {a}: {got} != {points}"
+            assert float(rows[student][f"{a}:total"]) == sum(points)
+        assert float(rows[student]["total"]) == sum(sum(p) for p in per_assignment.values())
 
 
-def test_loader_skips_skip_grader_cells_and_prefers_ipynb(tmp_path):
-    nb = jupytext.reads('# %%\nVALUE = 1\n\n# %% tags=["skip-grader"]\nraise RuntimeError("demo only")\n\n'
-                        '# %%\n%matplotlib inline\nDOUBLE = 2 * VALUE\n', fmt="py:percent")
-    jupytext.write(nb, tmp_path / "09_demo.py", fmt="py:percent")
-    module = A.load_assignment("09_demo", tmp_path)
-    assert module.DOUBLE == 2
-    nb.cells[0].source = "VALUE = 5"
-    jupytext.write(nb, tmp_path / "09_demo.ipynb", fmt="ipynb")
-    assert A.load_assignment("09_demo", tmp_path).DOUBLE == 10
-    with pytest.raises(A.BadInputError, match="ASSIGNMENT_DIR"):
-        A.load_assignment("10_missing", tmp_path)
+def test_nbgraders_database_holds_the_same_scores(graded_class):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded_class / 'gradebook.db'}") as gb:
+        assert gb.find_submission(IDS[0], "correct").score == 10
+        assert gb.find_submission(IDS[0], "raises").score == 5
+        assert gb.find_submission(IDS[2], "empty").score == 0
+        assert {s.id for s in gb.students} >= {"correct", "empty", "raises", "timeout", "unreadable"}
 
 
-@pytest.mark.slow
-def test_autograder_passes_on_the_solutions(tmp_path):
-    rc, counts = run_grader(None, tmp_path / "junit.xml")
-    assert rc == 0, counts
-    assert counts["tests"] >= 20 and counts["failures"] == counts["errors"] == 0
+def test_feedback_names_what_failed(graded_class):
+    fb = graded_class / "feedback"
+    summary = {s: (fb / s / "summary.txt").read_text() for s in ("correct", "empty", "raises", "timeout",
+                                                                   "unreadable")}
+    assert summary["correct"].startswith("Feedback for correct: 32 / 32 points")
+    assert "<-" not in summary["correct"]
+    assert "test_fuse: 0 / 5  <- IndexError" in summary["raises"]
+    assert "test_fusion_weights: 3 / 3\n" in summary["raises"]
+    assert f"CellTimeoutError: the cell ran longer than {TIMEOUT} s and was interrupted" in summary["timeout"]
+    assert "NameError: name 'fusion_weights' is not defined" in summary["timeout"]
+    assert "could not be read as a Jupyter notebook" in summary["unreadable"]
+    assert "not submitted" in summary["raises"]  # assignments 2 and 3
+    assert "NotImplementedError" in summary["empty"]
+    for student in ("correct", "empty", "raises", "timeout"):  # nbgrader's HTML feedback of each graded notebook
+        assert (fb / student / IDS[0] / f"{IDS[0]}.html").exists()
+    assert "NotImplementedError" in (fb / "empty" / IDS[1] / f"{IDS[1]}.html").read_text()
 
 
-@pytest.mark.slow
-def test_autograder_fails_on_the_student_versions(tmp_path):
-    student = tmp_path / "student"
-    A.strip_assignments(student)
-    rc, counts = run_grader(student, tmp_path / "junit.xml")
-    assert rc != 0
-    assert counts["tests"] >= 20
-    assert counts["failures"] + counts["errors"] == counts["tests"], f"a test passed on a stub: {counts}"
-
-
-@pytest.mark.slow
-def test_autograder_catches_a_wrong_implementation(tmp_path):
-    """Uniform fusion weights (a plausible student mistake) must fail assignment 1's grader."""
-    src = (SOLUTIONS / "01_multiscale_fusion.py").read_text()
-    wrong = src.replace("    return s / s.sum()\n", "    return np.full(n_scales, 1.0 / n_scales)\n", 1)
-    assert wrong != src
-    (tmp_path / "01_multiscale_fusion.py").write_text(wrong)
-    rc, counts = run_grader(tmp_path, tmp_path / "junit.xml", "test_assignment_01.py")
-    assert rc != 0 and 0 < counts["failures"] < counts["tests"], counts
+def test_nbgrader_releases_what_is_committed(graded_class):
+    """The grading course was released afresh from the sources: the committed student versions must match."""
+    for a in IDS:
+        fresh = nbformat.read(graded_class / "release" / a / f"{a}.ipynb", as_version=4)
+        committed = nbformat.read(COURSE / "release" / a / f"{a}.ipynb", as_version=4)
+        assert [(c.cell_type, c.source, meta(c)) for c in fresh.cells] == \
+            [(c.cell_type, c.source, meta(c)) for c in committed.cells], \
+            f"assignments/release/{a} is stale: run `lgclip assignments release`"
