@@ -261,6 +261,9 @@ def validate_run(experiment: str, **options: Any) -> None:
         ds_name, k = n_classes(options.get("dataset"), profile)
         if k < 2:
             raise ParameterError("--dataset", ds_name, f"a dataset with at least 2 classes (it has {k})")
+        # the names the prompt writer and the generator get: one warning per name they would not see as written
+        class_name_warnings(list(zoo.load("dataset", options.get("dataset"), profile, split="test").prompt_names),
+                            profile)
         n_test = options.get("n_test")
         if n_test is not None and n_test < k:
             raise ParameterError("--n-test", n_test, f"a whole number >= {k} ({ds_name} has {k} classes: at least "
