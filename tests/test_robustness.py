@@ -172,6 +172,7 @@ def test_flipped_byte_in_generator_is_refused(tmp_path, monkeypatch, capsys) -> 
     from lgclip_core.errors import IntegrityError
     from lgclip_core.generator import load_offline_generator
 
+    monkeypatch.setenv("LGCLIP_MODEL_CACHE", str(tmp_path / "mc"))  # verification records of the copies
     copy = copy_asset("lgclip-fmnist-generator", tmp_path)
     flip_byte(copy / "unet" / "diffusion_pytorch_model.safetensors")
     # an explicit path is checked against the card inside it
@@ -203,6 +204,7 @@ def test_flipped_byte_in_any_asset_is_refused(tmp_path, monkeypatch) -> None:
     from lgclip_core import zoo
     from lgclip_core.errors import IntegrityError
 
+    monkeypatch.setenv("LGCLIP_MODEL_CACHE", str(tmp_path / "mc"))  # verification records of the copies
     for name in zoo.ASSETS:
         copy = copy_asset(name, tmp_path / name)
         target = largest_file(copy)
