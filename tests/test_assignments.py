@@ -53,13 +53,13 @@ def submission(assignment: str, edit=None):
 def test_sources_are_jupytext_pairs_with_points_and_hidden_tests():
     assert A.assignment_ids() == IDS
     for a in IDS:
-        py, ipynb = (COURSE / "source" / a / f"{a}{s}" for s in (".py", ".ipynb"))
+        md, ipynb = (COURSE / "source" / a / f"{a}{s}" for s in (".md", ".ipynb"))
         summary = [(c.cell_type, c.source, meta(c)) for c in jupytext.read(ipynb).cells]
-        assert summary == [(c.cell_type, c.source, meta(c)) for c in jupytext.read(py).cells], \
-            f"run: .venv/bin/jupytext --sync {py.relative_to(ROOT)}"
-        graded = {meta(c)["grade_id"]: meta(c)["points"] for c in jupytext.read(py).cells if meta(c).get("grade")}
+        assert summary == [(c.cell_type, c.source, meta(c)) for c in jupytext.read(md).cells], \
+            f"run: .venv/bin/jupytext --sync {md.relative_to(ROOT)}"
+        graded = {meta(c)["grade_id"]: meta(c)["points"] for c in jupytext.read(md).cells if meta(c).get("grade")}
         assert graded == POINTS[a]
-        text = py.read_text()
+        text = md.read_text()
         assert text.count("### BEGIN HIDDEN TESTS") >= 3 and "### BEGIN SOLUTION" in text
 
 
@@ -82,6 +82,16 @@ def test_release_is_nbgraders_student_version_without_solutions_or_hidden_tests(
 def test_grade_refuses_the_repository_course(tmp_path):
     with pytest.raises(A.BadInputError, match="--course"):
         A.grade(tmp_path, COURSE)
+
+
+def test_one_file_per_student_needs_one_assignment(tmp_path):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "alice.ipynb").write_text("{}")
+    with pytest.raises(A.BadInputError, match="--assignment"):
+        A.stage_submissions(tmp_path / "subs", tmp_path / "course", IDS)
+    (tmp_path / "nobody").mkdir()
+    with pytest.raises(A.BadInputError, match="no student"):
+        A.stage_submissions(tmp_path / "nobody", tmp_path / "course", IDS[:1])
 
 
 # --------------------------------------------------------------------------- the class (one nbgrader run)
