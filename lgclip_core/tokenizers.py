@@ -73,9 +73,9 @@ def _complete(d: Path) -> bool:
             pass
         return True
     try:
-        verify_files(d, hashes, f"{d.parent.parent.name} cache entry", "it is rebuilt")
+        verify_files(d, hashes, f"{d.parent.parent.name} cache entry", "none needed, it is built again")
     except IntegrityError as exc:
-        warnings.warn(f"{exc}; rebuilding it", stacklevel=3)
+        warnings.warn(str(exc), stacklevel=3)
         return False
     return True
 
