@@ -14,6 +14,9 @@ any number in advance.
 * ``clip_tower_parameters(arch)``: image- and text-tower sizes of an open_clip architecture, built with random
   weights (no download): parameter counts depend on the architecture only.
 * ``total_cost`` / ``break_even``: linear cost models ``one_time + n * per_item`` and where two of them cross.
+* ``count_flops`` / ``paper_run_costs``: FLOPs of one forward (``FlopCounterMode``, meta tensors welcome), and what
+  the papers' full runs cost from measured seconds per item and counted FLOPs scaled to a Colab T4 and an A100
+  (``paper_shapes`` feeds them; the paper-shapes results JSON carries the table).
 """
 
 from __future__ import annotations
