@@ -33,7 +33,7 @@ class Rule:
     none_means: str = ""
     extra: tuple[str, ...] = ()  # further allowed strings (e.g. "auto")
 
-    def allowed(self) -> str:
+    def allowed(self, none_word: str = "None") -> str:
         kinds = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "True or False",
                  "dict": "a dict", "ints": "a non-empty list of whole numbers", "floats": "a non-empty list of numbers",
                  "strs": "a non-empty list of strings"}
@@ -46,7 +46,7 @@ class Rule:
             names = [*self.extra, *self.choices()]
             text = ("one of " if self.kind == "str" else "a list of ") + ", ".join(repr(n) for n in names)
         if self.none:
-            text += f", or None ({self.none_means})" if self.none_means else ", or None"
+            text += f", or {none_word} ({self.none_means})" if self.none_means else f", or {none_word}"
         return text
 
 
@@ -113,12 +113,13 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-def check_value(name: str, value: Any, rule: Rule, empty_ok: bool = False) -> Any:
-    """``value`` if ``rule`` allows it, else a one-line ``ParameterError`` naming ``name``, the value and the rule."""
+def check_value(name: str, value: Any, rule: Rule, empty_ok: bool = False, none_word: str = "None") -> Any:
+    """``value`` if ``rule`` allows it, else a one-line ``ParameterError`` naming ``name``, the value and the rule
+    (``none_word``: how the message says "not set", e.g. "leave it out" for a command-line option)."""
     if value is None:
         if rule.none:
             return value
-        raise ParameterError(name, value, rule.allowed())
+        raise ParameterError(name, value, rule.allowed(none_word))
     if rule.kind == "str" and rule.none and value == "" and rule.choices is None:
         return value  # "" is this codebase's other spelling of "not set" for paths
 
@@ -142,7 +143,7 @@ def check_value(name: str, value: Any, rule: Rule, empty_ok: bool = False) -> An
         ok = isinstance(value, (list, tuple)) and (len(value) > 0 or empty_ok) and all(
             scalar_ok(v, inner) for v in value)
     if not ok:
-        raise ParameterError(name, value, rule.allowed())
+        raise ParameterError(name, value, rule.allowed(none_word))
     return value
 
 
@@ -256,7 +257,7 @@ def validate_run(experiment: str, **options: Any) -> None:
         rules["n_test"] = _int(0, none=True, none_means="the settings' size; 0: the whole test split")
     for k, v in options.items():
         if k in rules:
-            check_value(flag[k], v, rules[k])
+            check_value(flag[k], v, rules[k], none_word="leave it out")
     if experiment == "lgclip":
         ds_name, k = n_classes(options.get("dataset"), profile)
         if k < 2:

@@ -81,8 +81,8 @@ CASES: list[Case] = [
          "lgclip reproduce: error: --n-test = 5 is not allowed: a whole number >= 10 (fashion-mnist has 10 classes: "
          "at least one test image per class), or leave it out for the whole split"),
     Case("cli-n-test-negative", "a negative size", "lgclip reproduce lgclip --quick --n-test -5 --out runs/q",
-         "lgclip reproduce: error: --n-test = -5 is not allowed: a whole number >= 1, or None (the whole test "
-         "split)"),
+         "lgclip reproduce: error: --n-test = -5 is not allowed: a whole number >= 1, or leave it out (the whole "
+         "test split)"),
     Case("ablation-range", "an ablation value above its maximum",
          "papermill notebooks/06_ablations.ipynb out.ipynb -p N_MAX 15",
          "ParameterError: ABLATION_N = [1, 2, 5, 10, 20] is not allowed: values <= N_MAX = 15"),
