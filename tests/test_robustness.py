@@ -411,6 +411,15 @@ def test_every_chapter_validates_right_after_its_parameters() -> None:
         run_chapter_head(py.stem)  # the defaults pass
 
 
+def test_ci_parameters_pass_the_validation() -> None:
+    """The reduced sizes CI runs the chapters with (ci/params/<stem>.yml) are valid values too."""
+    import yaml
+
+    for y in sorted((ROOT / "ci" / "params").glob("*.yml")):
+        if (ROOT / "notebooks" / f"{y.stem}.py").exists():
+            run_chapter_head(y.stem, **(yaml.safe_load(y.read_text()) or {}))
+
+
 def test_wrong_notebook_parameters_fail_in_seconds() -> None:
     from lgclip_core.errors import ParameterError
 
