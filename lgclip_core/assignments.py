@@ -231,6 +231,8 @@ def _first_line(output) -> str:
 def _explain(output, timeout: int) -> str:
     if output.get("ename") == "CellTimeoutError":
         return f"CellTimeoutError: the cell ran longer than {timeout} s and was interrupted"
+    if output.get("ename") == "NotImplementedError" and not str(output.get("evalue", "")).strip():
+        return "NotImplementedError: not written yet (the `raise NotImplementedError()` stub is still there)"
     return _first_line(output)
 
 

@@ -79,6 +79,15 @@ def test_release_is_nbgraders_student_version_without_solutions_or_hidden_tests(
             assert defs.findall(sol.source) == defs.findall(stub.source)
 
 
+def test_book_links_the_student_versions_to_colab():
+    text = (ROOT / "book" / "assignments.md").read_text()
+    prefix = "https://colab.research.google.com/github/lgclip-book/lgclip-book/blob/main/"
+    linked = set(re.findall(re.escape(prefix) + r"([\w/.-]+\.ipynb)", text))
+    assert linked == {f"assignments/release/{a}/{a}.ipynb" for a in IDS}
+    assert all((ROOT / path).exists() for path in linked)
+    assert "assignments/source/" not in "".join(re.findall(r"https?://\S+", text)), "a link shows the solutions"
+
+
 def test_grade_refuses_the_repository_course(tmp_path):
     with pytest.raises(A.BadInputError, match="--course"):
         A.grade(tmp_path, COURSE)
