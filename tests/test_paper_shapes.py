@@ -111,6 +111,7 @@ def test_run_plans_count_the_authors_protocol() -> None:
     plan = ps.run_plans("lgclip")["eurosat"]  # 10 classes x 10 images, 50 steps x 2 (guidance), 8,100 test
     assert plan["sd_unet"] == 10 * 10 * 50 * 2 and plan["sd_vae_decode"] == 100
     assert plan["image_encoder"] == (8100 + 100) * 11
+    assert plan["prompt_writer"] == 10 * 400  # one request per class, 10 descriptions of ~40 tokens
 
 
 def test_meter_counts_items_seconds_and_load() -> None:
@@ -135,3 +136,18 @@ def test_multilabel_test_set_is_photo_sized_rgb() -> None:
     assert len(ds) == 8 and ds.targets.shape == (8, 4) and (ds.targets.sum(1) >= 1).all()
     sizes = {im.shape for im in ds.images}
     assert (375, 500, 3) in sizes and (500, 375, 3) in sizes and all(im.dtype == np.uint8 for im in ds.images)
+
+
+def test_meter_counts_generated_tokens_from_the_result() -> None:
+    meter = ps.RoleMeter()
+
+    class LM:
+        def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 3) -> torch.Tensor:
+            return torch.cat([input_ids, torch.zeros(len(input_ids), max_new_tokens, dtype=torch.long)], 1)
+
+    lm = LM()
+    meter.wrap(lm, "generate", "llm", ps._generated_tokens, from_result=True)
+    assert lm.generate(torch.ones(2, 5, dtype=torch.long), max_new_tokens=4).shape == (2, 9)
+    lm.generate(input_ids=torch.ones(1, 7, dtype=torch.long))
+    r = meter.report()["roles"]["llm"]
+    assert r["items"] == 2 * 4 + 3 and [c["items"] for c in r["loadavg_per_call"]] == [8, 3]
