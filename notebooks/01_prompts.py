@@ -84,14 +84,15 @@ print(f"profile {PROFILE}; dataset {ds.name}: {len(names)} classes; writer {writ
 #
 # A 135M-parameter model does not reliably follow "start with the class name". The writer therefore *pre-fills*
 # the assistant's turn with "`{class}, which has`" and samples only the continuation (temperature 0.7, top-p
-# 0.95), then cuts it to one sentence. Description $i$ of a class asks for the aspect `ASPECTS[i % 4]`, the
-# paper's colour / shape / texture / viewpoint rotation. One worked example (a teapot, far from any benchmark
+# 0.95), then cuts it to one sentence. Every request asks for colour, shape, texture and viewpoint together
+# (`ASPECTS`); the authors' code instead asks once per class for all ten descriptions as a list
+# (`protocol="authors"`, see `lgclip_core/protocols.py`). One worked example (a teapot, far from any benchmark
 # class) fixes the format. The full text the model continues, for the first class:
 
 # %%
-print("aspects asked in turn:", ", ".join(ASPECTS))
+print("aspects every request asks for:", ", ".join(ASPECTS))
 if hasattr(writer, "chat_text"):
-    print(writer.chat_text(names[0], ASPECTS[0]))
+    print(writer.chat_text(names[0]))
 
 # %% [markdown]
 # ## Writing the prompts
@@ -122,7 +123,7 @@ print(f"second call: {t_again:.3f} s (all {cache.hits - h1} classes from the cac
 # The first `N_SHOWN` descriptions of every class, next to the paper's template:
 
 # %%
-rows = [{"class": c, "#": i, "asks for": ASPECTS[i % len(ASPECTS)], "description": d}
+rows = [{"class": c, "#": i, "description": d}
         for c in names for i, d in enumerate(llm[c][:N_SHOWN])]
 display(pd.DataFrame(rows).set_index(["class", "#"]))
 display(pd.DataFrame({"class": names, "template prompt": [templates[c][0] for c in names]}).set_index("class"))

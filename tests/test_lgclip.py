@@ -56,7 +56,7 @@ def test_prototype_classifier_is_a_sklearn_estimator() -> None:
     np.testing.assert_array_equal(PrototypeClassifier().fit(X, names[y]).predict(Xt), names[clf.predict(Xt)])
     twin = clone(PrototypeClassifier(n_prototypes=2, temperature=0.05, random_state=3))
     assert twin.get_params() == {"n_prototypes": 2, "classes": None, "temperature": 0.05, "random_state": 3,
-                                 "center": False}
+                                 "center": False, "normalize_prototypes": True}
     assert not hasattr(twin, "prototypes_")
 
 
