@@ -1,4 +1,8 @@
-"""The ``lgclip`` command. Each subcommand lives in the module of its role; this file only dispatches."""
+"""The ``lgclip`` command. Each subcommand lives in the module of its role; this file only dispatches.
+
+Only the module of the subcommand being run is imported (torch, diffusers and open_clip take seconds to
+import), so a mistake in the arguments is reported in well under a second of work.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,51 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 
-# subcommand -> (module, function that adds arguments, function that runs); modules are imported lazily.
+# subcommand -> (module that defines add_arguments(parser) and run(args), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("lgclip_core.assets_check", "check and print every offline asset"),
     "train-generator": ("lgclip_core.generator_training", "train the offline text-to-image generator"),
     "eval-generator": ("lgclip_core.generator_eval", "measure the offline generator (CAS, FD, throughput)"),
     "reproduce": ("lgclip_core.experiments", "reproduce a paper: `lgclip reproduce lgclip|t2ipal ...`"),
-    "book": ("lgclip_core.book", "execute the notebooks and build the book"),
     "assignments": ("lgclip_core.assignments", "course assignments on nbgrader: release, grade a class"),
 }
 
 
+_ARGV: list[str] = []  # the arguments being parsed, for nested subcommands (``lgclip reproduce lgclip ...``)
+
+
+def current_argv() -> list[str]:
+    return list(_ARGV)
+
+
+def chosen(argv: Sequence[str], names: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (its first word that is not an option), if it is one of ``names``."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in names else None
+
+
+def add_subcommands(sub: argparse._SubParsersAction, commands: dict[str, tuple[str, str]], argv: Sequence[str],
+                    dest: str = "_run") -> None:
+    """A parser per command; only the chosen command's module is imported and asked for its arguments."""
+    name = chosen(argv, list(commands))
+    for cmd, (module, help_) in commands.items():
+        p = sub.add_parser(cmd, help=help_, description=help_)
+        if cmd == name:
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(**{dest: mod.run})
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _ARGV[:] = argv
     parser = argparse.ArgumentParser(prog="lgclip", description="Synthetic images as class prototypes.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+    add_subcommands(sub, COMMANDS, argv)
     args = parser.parse_args(argv)
-    if not hasattr(args, "_run"):
-        parser.error(f"'{args.command}' is not available in this version")
     from .errors import LGCLIPError
 
     try:

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 
-PAPERS = {"lgclip": "lgclip_core.experiments.lgclip", "t2ipal": "lgclip_core.experiments.t2ipal"}
+PAPERS = {"lgclip": ("lgclip_core.experiments.lgclip", "reproduce LGCLIP (zero-shot classification)"),
+          "t2ipal": ("lgclip_core.experiments.t2ipal", "reproduce T2I-PAL (multi-label recognition)")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="paper", required=True)
-    for name, module in PAPERS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        sp = sub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0])
-        mod.add_arguments(sp)
-        sp.set_defaults(_paper_run=mod.run)
+    from ..cli import add_subcommands, current_argv
+
+    argv = current_argv()
+    rest = argv[argv.index("reproduce") + 1:] if "reproduce" in argv else []
+    add_subcommands(p.add_subparsers(dest="paper", required=True), PAPERS, rest, dest="_paper_run")
 
 
 def run(args: argparse.Namespace) -> int:
