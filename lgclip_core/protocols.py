@@ -78,38 +78,47 @@ CHOICES: tuple[Choice, ...] = (
            "DATASETS.md"),
     Choice("lgclip.prompting", "How the LLM is asked for descriptions",
            "one_request", "per_description",
-           "one chat request per class for 10 descriptions at once, each starting '{class}, which has ...' and "
-           "together covering colour, shape, texture and varied viewpoints (temperature 0.7)",
+           "one chat request per class (xAI grok-beta, temperature 0.7) for 10 descriptions at once, each "
+           "starting '{class}, which has ...', describing colour, shape, texture with varied viewpoints, one per "
+           "line without numbering; the answer is split at newlines and only the first line is rendered, for "
+           "every image of the class",
            "one request per description, each asking for colour, shape, texture and viewpoint in one sentence "
            "(the assistant turn pre-filled with '{class}, which has'), seeded per class",
            "a small local model keeps the format only when it writes one sentence at a time; every description "
            "(description 0 is the only one LGCLIP renders) covers all four aspects",
-           f"{LGCLIP_REPO}: prompts_gen.py"),
+           f"{LGCLIP_REPO}: prompts_gen.py:36-83 (request, split), llm_sd_gen.py:129 (first description)"),
     Choice("lgclip.sampling", "Stable Diffusion call",
            {"steps": 50, "guidance": 7.5, "dtype": "float32"}, {"steps": 25, "guidance": 7.5, "dtype": "float16"},
-           "StableDiffusionPipeline with diffusers' defaults: 50 steps, guidance 7.5, float32, 512 px "
+           "AutoPipelineForText2Image.from_pretrained(SD 2.1-base) in float32, called with the prompt and a "
+           "device generator seeded i only: diffusers' defaults of 50 steps, guidance 7.5, 512 px "
            "(25 steps only in their SDXL branch)",
            "25 steps, guidance 7.5, float16 on a GPU (float32 on a CPU)",
            "half the sampling time; at 25 DPM-Solver/PNDM steps SD 2.1-base images are visually converged",
-           f"{LGCLIP_REPO}: llm_sd_gen.py"),
+           f"{LGCLIP_REPO}: llm_sd_gen.py:121 (pipeline), 157-178 (call; SDXL branch 164-175)"),
     Choice("lgclip.jpeg_roundtrip", "Generated images saved as JPEG and read back",
            True, False,
-           "saves every generated image as a .jpg (PIL's default quality 75) and re-reads it for encoding",
+           "saves every generated image as a .jpg (torchvision ToPILImage, PIL's JPEG defaults: quality 75) and "
+           "re-reads it with Image.open(...).convert('RGB') for encoding (ToPILImage truncates floats to uint8; "
+           "our round-trip starts from rounded pixels, at most 1/255 apart)",
            "keeps the generated pixels as they are (lossless uint8 arrays in the cache)",
            "JPEG artefacts are an accident of storage, not part of the method",
-           f"{LGCLIP_REPO}: llm_sd_gen.py, mega.py"),
+           f"{LGCLIP_REPO}: llm_sd_gen.py:180-181 (save), gen_feat.py:65, muti_scale_gen_feat.py:65 (read)"),
     Choice("lgclip.single_view_resize", "Single-view preprocessing",
            "clip", "squash",
-           "CLIP's preprocess: resize the shorter side to 224 (bicubic), centre-crop 224 x 224",
+           "CLIP's preprocess on PIL images: resize the shorter side to the input size (224, bicubic), "
+           "centre-crop 224 x 224 — for real test, real train and generated single views",
            "resize the whole image to the encoder's square input (bilinear, antialiased): nothing is cut off",
            "the full view keeps objects near the border; it matches the s = 10 scale of the multi-scale module",
-           f"{LGCLIP_REPO}: vanilla_clip.py (clip.load's preprocess)"),
+           f"{LGCLIP_REPO}: clip/clip.py:89-96 (_transform), used in vanilla_clip.py:158-159, gen_feat.py:219, "
+           "text_gen_Ngen_made.py:184"),
     Choice("lgclip.multiscale_interpolation", "Resizing of multi-scale crops",
            "bicubic", "bilinear",
-           "RandomResizedCrop(224, scale=(s/10, s/10)) with torchvision's bicubic interpolation (CLIP's)",
+           "RandomResizedCrop(224, scale=(s/10, s/10), BICUBIC) on PIL images, i.e. PIL's bicubic filter "
+           "(antialiased when shrinking), then ToTensor (uint8 / 255); crop positions come from the global "
+           "torch RNG seeded once (2024), in os.listdir order",
            "the same crops resized bilinear with antialiasing",
            "antialiasing avoids aliasing when a large crop is shrunk; bicubic without it rings on sharp edges",
-           f"{LGCLIP_REPO}: mega.py"),
+           f"{LGCLIP_REPO}: muti_scale_gen_feat.py:260-271, vanilla_clip_ms.py:210-221"),
     Choice("lgclip.scoring", "How a test image scores a class",
            "unnormalised_mean", "cosine",
            "dot product of the L2-normalised test feature with the UNnormalised mean of the class's "
@@ -117,15 +126,17 @@ CHOICES: tuple[Choice, ...] = (
            "cosine similarity: the prototype (mean) is L2-normalised again",
            "a prototype's norm measures how alike its images are, not how likely its class is; the cosine "
            "treats every class alike",
-           f"{LGCLIP_REPO}: mega.py"),
+           f"{LGCLIP_REPO}: mega.py:150 (torch.mean(gen_f, dim=1)), mega.py:158 (test_f @ prototypes.T); "
+           "per-image L2 normalisation in gen_feat.py:70"),
     Choice("lgclip.top_n", "Which N of the generated images a class keeps (N < 10)",
            "top_text_similarity", "first",
-           "generates 10 images per class and keeps the N whose CLIP image feature is most similar to the "
-           "class's CLIP text feature",
+           "generates 10 images per class and keeps N of them ranked with CLIP ('A photo of a {class}.', "
+           "single-view preprocess, --backbone default ViT-B/32): images whose zero-shot prediction is their own "
+           "class first, each group by descending similarity to the own class's text",
            "keeps images 0..N-1 (seeds 0..N-1): N images cost N renders",
            "ranking needs all 10 renders and a text tower aligned with the image encoder; the first N are an "
            "unbiased sample of the generator",
-           f"{LGCLIP_REPO}: text_gen_Ngen_made.py"),
+           f"{LGCLIP_REPO}: text_gen_Ngen_made.py:146, 191-217; read by muti_scale_gen_feat.py:236-253"),
     # ------------------------------------------------------------------------------------------ T2I-PAL
     Choice("t2ipal.n_ctx", "Prompt context: length and initialisation",
            {"n_ctx": 16, "ctx_init": None, "init_std": 0.02},
