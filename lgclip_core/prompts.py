@@ -52,16 +52,21 @@ EXAMPLE = (REQUEST.format(c="teapot"),
            "a golden rim on its lid, seen slightly from above.")
 # one_request (the authors' prompts_gen.py:48-64, in our words): all n descriptions in one answer. A numbered
 # list keeps small models on the one-description-per-line format (the parser accepts plain lines too); the
-# first item is pre-filled so that the answer starts in the format.
+# first item is pre-filled so that the answer starts in the format. The authors' inline format example is a
+# worked example turn here: a 135M model copies an example that sits inside the request into every line.
 LIST_SYSTEM = ("You are a creative assistant who writes detailed visual descriptions for machine learning "
                "image generation.")
 LIST_REQUEST = ("Write {n} detailed visual descriptions of {c}, each starting with '{c}, which has ...'. They are "
-                "Stable Diffusion prompts, so each must describe clear, unambiguous visual features (colour, "
-                "shape, texture) with precise adjectives that match the real appearance, for example: 'teapot, "
-                "which has a glossy white porcelain body, a curved spout, painted blue flowers and a golden rim.' "
-                "Make the descriptions about equally long, vary the viewpoints and do not repeat similar "
-                "descriptions. Answer with a numbered list, one description per line, and nothing else.")
+                "prompts for an image generator, so each must describe clear, unambiguous visual features "
+                "(colour, shape, texture) with precise adjectives that match the real appearance. Make the "
+                "descriptions about equally long, vary the viewpoints and do not repeat similar descriptions. "
+                "Answer with a numbered list, one description per line, and nothing else.")
+LIST_EXAMPLE = (LIST_REQUEST.format(n=2, c="teapot"),
+                "1. teapot, which has a glossy white porcelain body, a curved spout, painted blue flowers and a "
+                "golden rim.\n2. teapot, which has a squat matte black cast-iron body with a hammered texture "
+                "and a bamboo handle, seen from above.")
 LIST_PREFILL = "1. {}, which has"
+MAX_LIST_WORDS = 60
 
 
 class PromptWriter(Protocol):
@@ -157,14 +162,16 @@ def clean_description(classname: str, continuation: str) -> str | None:
 def parse_description_list(classname: str, text: str) -> list[str]:
     """The usable descriptions in a list answer, in order: one per line, numbering or bullets and quotes
     removed; a line counts when it starts with "{class}, which has" (any case) followed by two or more words.
-    Lines are kept whole (the authors use each line as it is); duplicates are dropped."""
+    Lines are kept whole (the authors use each line as it is) up to ``MAX_LIST_WORDS`` words after the prefix
+    (a small model's loops; Stable Diffusion's 77-token text context would cut them anyway); duplicates are
+    dropped."""
     prefix = PREFIX.format(classname)
     out: list[str] = []
     for line in text.splitlines():
         line = _BULLET.sub("", " ".join(line.split())).strip("\"'` ")
         if not line.lower().startswith(prefix.lower()):
             continue
-        rest = _finish(line[len(prefix):], cut_sentence=False)
+        rest = _finish(" ".join(line[len(prefix):].split()[:MAX_LIST_WORDS]), cut_sentence=False)
         if rest is None:
             continue
         desc = f"{prefix}{'' if rest[:1] in ',;:' else ' '}{rest}"
@@ -220,7 +227,8 @@ class LLMWriter:
 
         asks = ({"system": SYSTEM, "example": list(EXAMPLE), "no_repeat_ngram_size": self.no_repeat_ngram_size}
                 if self.prompting == "per_description" else
-                {"system": LIST_SYSTEM, "request": LIST_REQUEST, "list_prefill": LIST_PREFILL})
+                {"system": LIST_SYSTEM, "request": LIST_REQUEST, "example": list(LIST_EXAMPLE),
+                 "list_prefill": LIST_PREFILL, "max_list_words": MAX_LIST_WORDS})
         return {"kind": "llm", "name": self.name, **self.source, "prompt_version": PROMPT_VERSION,
                 "prompting": self.prompting, **asks, "aspects": list(ASPECTS), "prefix": PREFIX,
                 "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
@@ -241,12 +249,16 @@ class LLMWriter:
     def list_chat_text(self, classname: str, n: int) -> str:
         """one_request: the request for all n descriptions; the answer's first line is pre-filled."""
         return self._chat([{"role": "system", "content": LIST_SYSTEM},
+                           {"role": "user", "content": LIST_EXAMPLE[0]},
+                           {"role": "assistant", "content": LIST_EXAMPLE[1]},
                            {"role": "user", "content": LIST_REQUEST.format(n=n, c=classname)}],
                           LIST_PREFILL.format(classname))
 
-    def _generate(self, texts: list[str], seed: int, max_new_tokens: int, one_sentence: bool) -> list[str]:
-        """One raw continuation per chat text, sampled in one batch from a private seeded RNG."""
-        from transformers import LogitsProcessorList
+    def _generate(self, texts: list[str], seed: int, max_new_tokens: int, one_sentence: bool,
+                  max_lines: int | None = None) -> list[str]:
+        """One raw continuation per chat text, sampled in one batch from a private seeded RNG (a list answer
+        stops after ``max_lines`` lines)."""
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         torch = self._torch
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -257,7 +269,9 @@ class LLMWriter:
         eos: set[int] = set()
         for ids in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
             eos.update(ids if isinstance(ids, list) else [] if ids is None else [ids])
-        stop = {"stop_strings": ["\n", ". "], "tokenizer": self.tokenizer} if one_sentence else {}
+        stop: dict[str, Any] = {"stop_strings": ["\n", ". "], "tokenizer": self.tokenizer} if one_sentence else {}
+        if max_lines:
+            stop["stopping_criteria"] = StoppingCriteriaList([_LineLimit(self.tokenizer, start, max_lines)])
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.inference_mode():  # leave the caller's RNG alone
             torch.manual_seed(seed)
@@ -274,7 +288,7 @@ class LLMWriter:
     def sample_list(self, classname: str, n: int, seed: int) -> str:
         """one_request: the raw list answer, its pre-filled start included (budget: max_new_tokens per item)."""
         raw = self._generate([self.list_chat_text(classname, n)], seed, self.max_new_tokens * n,
-                             one_sentence=False)[0]
+                             one_sentence=False, max_lines=n)[0]
         return LIST_PREFILL.format(classname) + raw
 
     def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]:
@@ -303,6 +317,20 @@ class LLMWriter:
 
     def write(self, classnames: Sequence[str], n: int = 10, seed: int = 2024) -> dict[str, list[str]]:
         return _write_all(self, classnames, n, seed)
+
+
+class _LineLimit:
+    """Stops a (batch-of-one) list answer once it holds ``n`` complete lines: the rest would be discarded."""
+
+    def __init__(self, tokenizer: Any, start: int, n: int):
+        self.tokenizer, self.start, self.n = tokenizer, start, n
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = [self.tokenizer.decode(row[self.start:], skip_special_tokens=True).count("\n") >= self.n
+                for row in input_ids]
+        return torch.tensor(done, device=input_ids.device)
 
 
 class _NoRepeatNGramInContinuation:

@@ -167,9 +167,12 @@ def test_description_list_parsing() -> None:
             "- bag, which has a red leather body and two handles.\n"  # a repeat
             "Here is another one:\n"
             "4. bag, which has\n"  # nothing after the prefix
-            "\"bag, which has a canvas strap, seen from the side\"")
-    assert parse_description_list("bag", text) == [
+            "\"bag, which has a canvas strap, seen from the side\"\n"
+            "5. bag, which has" + " a red strap," * 30 + "\n")  # a loop: longer than SD's text context
+    out = parse_description_list("bag", text)
+    assert out[:2] == [
         "bag, which has a red leather body and two handles.", "bag, which has a canvas strap, seen from the side."]
+    assert len(out) == 3 and out[2].endswith("a red strap.") and len(out[2].split()) == 3 + 60  # cut at 60 words
 
 
 @pytest.mark.slow  # first use on a machine converts SmolLM2's GGUF for the tokenizer (~1 min), then < 1 s
