@@ -451,6 +451,53 @@ print("LGCLIP (10 scales) vs text zero-shot: " + ("the lines never cross: LGCLIP
       "up front" if be is None else f"equal total cost at {be:,.0f} images"))
 
 # %% [markdown]
+# ## 7. The papers' models at their true size: what a full run costs
+#
+# The measurements above use the offline towers. The papers' own models — Stable Diffusion 2.1-base (UNet,
+# VAE, OpenCLIP-H text encoder) rendering 512 px, open_clip CLIP at 224 px, a 1.5 B chat LLM — cannot be
+# downloaded here, but their *architectures* can be built from their configs with random weights (profile
+# `paper-shapes`). `lgclip reproduce lgclip|t2ipal --profile paper-shapes --quick` runs the whole pipeline
+# with them at real resolutions and records, per role, seconds per item, peak memory and the machine's load
+# average during each call. Their accuracies measure nothing and are not shown.
+#
+# From those measurements and the FLOPs counted on one forward pass of each role, `efficiency.paper_run_costs`
+# works out what the papers' full runs cost: items x measured CPU seconds per item on this machine, and items x
+# FLOPs at an assumed fraction of a Colab T4's and an A100's peak. The device hours are estimates of the right
+# order (real utilisation depends on batch size and kernels), the CPU hours are measured rates times counts.
+
+# %%
+import json
+
+from lgclip_core.report import repo_path
+
+shapes = {p.stem: json.loads(p.read_text()) for p in sorted((repo_path("results") / "paper-shapes").glob("*.json"))}
+if shapes:
+    rows = []
+    for paper, res in shapes.items():
+        for role, r in res["resources"]["roles"].items():
+            loads = [c["loadavg"][0] for c in r.get("loadavg_per_call", [])]
+            rows.append({"run": paper, "role": role, "items": r["items"], "s / item": r["seconds_per_item"],
+                         "peak RSS (GiB)": r.get("rss_peak_gib"),
+                         "load average (1 min)": f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""})
+    display(Markdown("Measured on this machine (random weights, true sizes; the load average says how busy the "
+                     "2 cores were):"))
+    display(pd.DataFrame(rows).round(3).style.hide(axis="index"))
+    costs_rows = []
+    for paper, res in shapes.items():
+        c = res["paper_run_costs"]
+        for plan, p in c["plans"].items():
+            t = p["total"]
+            costs_rows.append({"run": paper, "full run": plan, "CPU hours (this machine)": t["cpu_hours"],
+                               "Colab T4 hours": t["colab-t4_hours"], "A100 hours": t["a100_hours"],
+                               "UNet share of FLOPs": p["roles"].get("sd_unet", {}).get("flops", 0) / t["flops"]})
+    util = next(iter(shapes.values()))["paper_run_costs"]["utilisation"]
+    display(Markdown(f"The papers' full runs (authors' protocol), device hours at {util:.0%} of peak:"))
+    display(pd.DataFrame(costs_rows).round(2).style.hide(axis="index"))
+else:
+    display(Markdown("No `results/paper-shapes/*.json` yet: run `lgclip reproduce lgclip --profile paper-shapes "
+                     "--quick --out results/paper-shapes` (and the same for `t2ipal`)."))
+
+# %% [markdown]
 # ## What the measurements say
 #
 # The summary below is written by the notebook from the measurements above (its wording follows the numbers).
