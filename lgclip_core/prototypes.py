@@ -80,6 +80,9 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
         if len(y) != len(X):
             raise BadInputError(f"X has {len(X)} rows but y has {len(y)} labels")
         classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+        if len(classes) < 2:
+            raise BadInputError(f"{len(classes)} class(es) {classes.tolist()}: a classifier needs at least 2 "
+                                "(add another class, e.g. a 'background' or 'other' class)")
         missing = [c for c in classes if not np.any(y == c)]
         if missing:
             raise BadInputError(f"class(es) {missing} have zero training samples (zero generated images?); "

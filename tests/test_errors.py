@@ -68,3 +68,12 @@ def test_writers_reject_bad_class_names(tmp_cache) -> None:
 def test_template_needs_one_placeholder() -> None:
     with pytest.raises(BadInputError, match="exactly one"):
         TemplateWriter("t", "a photo")
+
+
+def test_a_classifier_needs_two_classes():
+    import numpy as np
+
+    from lgclip_core.prototypes import PrototypeClassifier
+
+    with pytest.raises(BadInputError, match="at least 2"):
+        PrototypeClassifier().fit(np.eye(3, dtype=np.float32), np.zeros(3, int))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDERS = ("notebooks", "assignments")
+FOLDERS = ("notebooks",)  # assignments/ are nbgrader sources, tested in test_assignments.py
 
 
 def notebook_sources() -> list[Path]:

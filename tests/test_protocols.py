@@ -59,3 +59,4 @@ def test_unknown_names_list_the_registered_ones():
         protocols.Protocol("clean", "lgclip")["lgclip.scorin"]
     with pytest.raises(UnknownNameError):
         protocols.choices("lgclipp")
+

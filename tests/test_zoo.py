@@ -27,7 +27,7 @@ def test_unknown_name_lists_registered_names() -> None:
 
 
 def test_unknown_profile_lists_profiles() -> None:
-    with pytest.raises(UnknownNameError, match="offline, paper, tiny"):
+    with pytest.raises(UnknownNameError, match="offline, paper, paper-shapes, tiny"):
         zoo.resolve("generator", profile="fast")
 
 

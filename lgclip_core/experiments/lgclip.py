@@ -136,7 +136,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     with timer("load_models"):
         ds = zoo.load("dataset", cfg.dataset, cfg.profile, split="test")
         test = ds.stratified(cfg.n_test // len(ds.classnames) if cfg.n_test else None, seed=rng_seed)
-        names = check_class_names(ds.prompt_names)
+        names = check_class_names(ds.prompt_names, min_classes=2)
         k = len(names)
         encoder = zoo.load("image_encoder", cfg.backbone, cfg.profile)
         generator = _load_generator(cfg, proto)
@@ -256,6 +256,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
         "n_per_class": cfg.n_per_class, "n_classes": k, "classnames": ds.classnames,
         "protocol": proto.active(), "accuracy": acc, "ablations": ablations, "text_zero_shot": text_info,
         "timings_s": {**timer.times, "total": round(time.perf_counter() - t_start, 2)},
+        "timings_load": timer.load,
         "config": asdict(cfg),
         "manifest": {
             "models": {"image_encoder": enc_cfg, "generator": generator.config(),

@@ -390,6 +390,7 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
             runs[method].append(record)
     results = summarize(prep, runs)
     results["timings_s"] = {**timer.times, "total": round(time.perf_counter() - t_start, 2)}
+    results["timings_load"] = timer.load
     results["manifest"] = {"models": prep.models, "seeds": list(range(settings.seeds)),
                            "data_seed": settings.data_seed, "test_seed": settings.test_seed,
                            "cache": cache.manifest(), "timings_s": results["timings_s"],
