@@ -110,10 +110,10 @@ def speed_table(towers: list[Towers], images: np.ndarray, class_names: list[str]
         modes = {"image tower only": lambda x, img=img, protos=protos: img.encode(x, batch_size=len(x)) @ protos.T,
                  "image + cached class texts": lambda x, c=cached, wt=with_text: wt(x, c),
                  "image + text towers per call": lambda x, ct=class_text, wt=with_text: wt(x, ct())}
+        text_once = eff.throughput(lambda p, txt=txt: txt.encode(p), prompts, repeats=repeats)
         for how, fn in modes.items():
             r = eff.throughput(fn, images, repeats=repeats)
             rows.append({"model": t.model, "inference": how, "images/s": r.items_per_s, "ms/batch": 1e3 * r.median_s})
-        text_once = eff.throughput(lambda p, txt=txt: txt.encode(p), prompts, repeats=repeats)
         once.append({"model": t.model, "text tower": txt.name, "prompts": len(prompts), "seconds": text_once.median_s})
     return pd.DataFrame(rows), pd.DataFrame(once), prompts
 
