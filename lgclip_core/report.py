@@ -35,7 +35,7 @@ from .errors import BadInputError
 __all__ = ["PAPER_FILES", "EXPECTED", "LGCLIP_PAPER_METHODS", "repo_path", "paper_table", "collect_results",
            "rows_from_lgclip", "rows_from_t2ipal", "rows_from_generator", "expected_files", "comparison_table",
            "format_comparison", "run_offline_quick", "LGCLIP_METHODS", "lgclip_method_table", "lgclip_paper_claims",
-           "lgclip_findings"]
+           "lgclip_findings", "t2ipal_method_table"]
 
 PAPER_FILES = {"lgclip": "book/data/paper_lgclip.csv", "t2ipal": "book/data/paper_t2ipal.csv"}
 COLUMNS = ["profile", "paper", "dataset", "backbone", "method", "metric", "value", "n_test", "file"]
@@ -320,3 +320,17 @@ def lgclip_paper_claims(paper: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                  f" and the multi-scale module "
                  f"{'helped' if abl['multiscale_only'] > abl['prototypes_only'] else 'hurt'}.")
     return claims, text
+
+
+def t2ipal_method_table(results: dict[str, Any], order: Iterable[str]) -> pd.DataFrame:
+    """mAP, CF1 and OF1 (percent, mean ± std over the seeds) and the per-seed mAPs of a T2I-PAL results dict, one
+    row per method in ``order`` that the results hold."""
+    methods = [m for m in order if m in results["map"]]
+
+    def pm(key: str, m: str) -> str:
+        return f"{100 * results[key][m]:.2f} ± {100 * results[key + '_std'][m]:.2f}"
+
+    return pd.DataFrame({"mAP": [pm("map", m) for m in methods], "CF1 (top-3)": [pm("cf1", m) for m in methods],
+                         "OF1 (top-3)": [pm("of1", m) for m in methods],
+                         "mAP per seed": [", ".join(f"{100 * v:.2f}" for v in results["map_per_seed"][m])
+                                          for m in methods]}, index=methods)

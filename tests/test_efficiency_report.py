@@ -214,3 +214,15 @@ def test_lgclip_method_table_marks_real_label_methods():
     assert f"{result['accuracy']['lgclip']:.1%}" in findings
     claims, sentence = report.lgclip_paper_claims(report.paper_table())
     assert "imagenet-val" in claims.index and sentence.startswith("The paper's ablation")
+
+
+def test_t2ipal_method_table_reads_mean_std_and_seeds():
+    from lgclip_core.experiments.t2ipal import METHOD_ORDER
+
+    results = json.loads(report.repo_path("results/offline/t2ipal.json").read_text())
+    table = report.t2ipal_method_table(results, ["t2ipal", "not-a-method", "tai"])
+    assert list(table.index) == ["t2ipal", "tai"]
+    mean, std = 100 * results["map"]["t2ipal"], 100 * results["map_std"]["t2ipal"]
+    assert table.loc["t2ipal", "mAP"] == f"{mean:.2f} ± {std:.2f}"
+    assert table.loc["tai", "mAP per seed"].count(",") == len(results["map_per_seed"]["tai"]) - 1
+    assert set(report.t2ipal_method_table(results, METHOD_ORDER).index) == set(results["map"])
