@@ -26,7 +26,8 @@ PAPERS = ("lgclip", "t2ipal")
 # The protocol each zoo profile runs when none is named. ``paper`` (and its random-weight twin) reproduce the
 # authors; ``offline`` runs whichever protocol measured better on the full Fashion-MNIST test set
 # (results/offline/lgclip.json holds both numbers); ``tiny`` tests mechanics.
-DEFAULT_PROTOCOL = {"paper": "authors", "paper-shapes": "authors", "offline": "clean", "tiny": "clean"}
+DEFAULT_PROTOCOL: dict[str, str | dict[str, str]] = {
+    "paper": "authors", "paper-shapes": "authors", "offline": "clean", "tiny": "clean"}
 
 
 @dataclass(frozen=True)
@@ -227,11 +228,16 @@ def _check_protocol(protocol: str) -> str:
     return protocol
 
 
-def default_protocol(profile: str) -> str:
-    """The protocol a profile runs when none is named."""
+def default_protocol(profile: str, paper: str | None = None) -> str:
+    """The protocol a profile runs when none is named (an entry may name one per paper)."""
     if profile not in DEFAULT_PROTOCOL:
         raise UnknownNameError("profile", profile, list(DEFAULT_PROTOCOL))
-    return DEFAULT_PROTOCOL[profile]
+    entry = DEFAULT_PROTOCOL[profile]
+    if isinstance(entry, dict):
+        if paper not in entry:
+            raise UnknownNameError(f"paper of profile {profile!r}", str(paper), list(entry))
+        return entry[paper]
+    return entry
 
 
 def choices(paper: str | None = None) -> list[Choice]:
@@ -271,7 +277,7 @@ def resolve(protocol: str | Protocol | None, paper: str, profile: str = "offline
     """A ``Protocol`` from a name, an instance, or None (the profile's default)."""
     if isinstance(protocol, Protocol):
         return protocol
-    return Protocol(protocol or default_protocol(profile), paper)
+    return Protocol(protocol or default_protocol(profile, paper), paper)
 
 
 def table(paper: str | None = None) -> list[dict[str, str]]:

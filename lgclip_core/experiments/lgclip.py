@@ -418,7 +418,7 @@ def merge_protocol_results(previous: dict[str, Any] | None, result: dict[str, An
     else:
         previous = None
     by[name] = _headline(result)
-    default = protocols.default_protocol(result["profile"])
+    default = protocols.default_protocol(result["profile"], "lgclip")
     keep_previous = (previous is not None and name != default and "protocol" in previous
                      and previous["protocol"]["name"] == default)
     top = {k: v for k, v in (previous if keep_previous else result).items() if k != "by_protocol"}

@@ -490,7 +490,7 @@ def run(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = {"profile": args.profile, "dataset": args.dataset, "seeds": args.seeds,
                           "methods": [m.strip() for m in args.methods.split(",") if m.strip()], "loss": args.loss,
                           "data_root": args.data_root, "backbone": args.backbone,
-                          "protocol": args.protocol or protocols.default_protocol(args.profile)}
+                          "protocol": args.protocol or protocols.default_protocol(args.profile, "t2ipal")}
     if args.profile == "paper" and not args.dataset:
         raise BadInputError("the paper profile needs --dataset voc2007, coco or nus-wide")
     if args.profile == "paper-shapes" and args.quick:
