@@ -389,7 +389,8 @@ def run_chapter_head(stem: str, **params: object) -> None:
     cells = [c for c in jupytext.read(ROOT / "notebooks" / f"{stem}.py").cells if c.cell_type == "code"]
     ns: dict[str, object] = {"__name__": "__main__"}
     for c in cells:
-        exec(c.source, ns)
+        # shell and magic lines (the Colab set-up cell's `!pip ...`) are IPython syntax, not Python
+        exec("\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("!", "%"))), ns)
         if "parameters" in c.metadata.get("tags", []):
             ns.update(params)
         if "validate_parameters(" in c.source:
