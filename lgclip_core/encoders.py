@@ -62,18 +62,23 @@ def to_float_batch(images: Images, size: int, resize: str = "squash") -> torch.T
     return torch.cat(out).clamp_(0, 1)
 
 
-def clip_center_crop(img: np.ndarray, size: int) -> torch.Tensor:
-    """One uint8 image -> (1, 3, size, size): torchvision's Resize(size, BICUBIC) + CenterCrop(size) on a PIL
-    image (the sizes computed as torchvision does), then ToTensor."""
-    from PIL import Image
-
+def check_image(img: np.ndarray) -> np.ndarray:
+    """One uint8 image as (H, W) grey or (H, W, 3) RGB ((H, W, 1) is squeezed); a clear error otherwise."""
     if img.dtype != np.uint8:
         raise BadInputError(f"images must be uint8 arrays (0..255), got dtype {img.dtype}")
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
         raise BadInputError(f"an image must be (H, W) or (H, W, 3) uint8, got shape {img.shape}")
-    pil = Image.fromarray(img).convert("RGB")
+    return img
+
+
+def clip_center_crop(img: np.ndarray, size: int) -> torch.Tensor:
+    """One uint8 image -> (1, 3, size, size): torchvision's Resize(size, BICUBIC) + CenterCrop(size) on a PIL
+    image (the sizes computed as torchvision does), then ToTensor."""
+    from PIL import Image
+
+    pil = Image.fromarray(check_image(img)).convert("RGB")
     w, h = pil.size
     short, long = (w, h) if w <= h else (h, w)
     new_long = int(size * long / short)  # torchvision: the shorter side to `size`, the longer one truncated

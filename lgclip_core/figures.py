@@ -1,13 +1,45 @@
-"""Figures shared by the CLI and the chapters: image grids, confusion matrices, feature maps, loss curves."""
+"""Figures shared by the CLI and the chapters: image grids, confusion matrices, feature maps, curves, bars.
+
+One look everywhere: every function draws inside ``style()`` (seaborn's theme, set per figure so a caller's
+own matplotlib settings are left alone); seaborn draws what it is made for (heatmaps, lines with seed bands,
+bars), matplotlib the rest (image grids, scatter of a projection).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+
+from .errors import BadInputError
+
+THEME: dict[str, Any] = dict(context="notebook", style="whitegrid", palette="tab10", font_scale=0.8)
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """The book's figure style for the figures drawn inside (restores the caller's rcParams afterwards)."""
+    with plt.rc_context(), sns.axes_style(THEME["style"]), sns.plotting_context(THEME["context"],
+                                                                                  THEME["font_scale"]):
+        sns.set_palette(THEME["palette"])
+        yield
+
+
+def _styled(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """Draw the whole figure inside ``style()`` (for functions that draw with matplotlib directly)."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with style():
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def _finish(fig: Any, path: str | Path | None) -> Any:
@@ -18,6 +50,7 @@ def _finish(fig: Any, path: str | Path | None) -> Any:
     return fig
 
 
+@_styled
 def image_grid(images: np.ndarray, rows: int, labels: Sequence[str] | None = None, path: str | Path | None = None,
                scale: float = 0.9, title: str | None = None) -> Any:
     """Row-major grid; row r gets ``labels[r]`` on its left."""
@@ -41,25 +74,62 @@ def image_grid(images: np.ndarray, rows: int, labels: Sequence[str] | None = Non
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], path: str | Path | None = None,
                      title: str = "") -> Any:
+    """Row-normalised confusion matrix as a heatmap (cells under 0.05 left blank to keep the eye on errors)."""
     from sklearn.metrics import confusion_matrix as cm
 
     m = cm(y_true, y_pred, labels=np.arange(len(names)), normalize="true")
-    fig, ax = plt.subplots(figsize=(6, 5))
-    im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if m[i, j] >= 0.05:
-                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                        color="white" if m[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_title(title, fontsize=10)
-    return _finish(fig, path)
+    annot = np.where(m >= 0.05, np.char.mod("%.2f", m), "")
+    with style():
+        fig, ax = plt.subplots(figsize=(6, 5))
+        sns.heatmap(m, ax=ax, cmap="Blues", vmin=0, vmax=1, annot=annot, fmt="", annot_kws={"fontsize": 6},
+                    xticklabels=list(names), yticklabels=list(names), square=True, cbar_kws={"fraction": 0.046})
+        ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha="right", fontsize=8)
+        ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title, fontsize=10)
+        return _finish(fig, path)
 
 
+def ablation_curve(runs: Mapping[str, Mapping[Any, Sequence[float] | float]], path: str | Path | None = None,
+                   xlabel: str = "", ylabel: str = "accuracy", title: str = "", logx: bool = False) -> Any:
+    """One line per method over an ablated setting; several values per point (seeds) give a band (mean +- sd).
+
+    ``runs[method][x]`` is one accuracy or the accuracies of several seeds at setting ``x``."""
+    rows = [(method, float(x), float(v)) for method, curve in runs.items() for x, vals in curve.items()
+            for v in np.atleast_1d(np.asarray(vals, dtype=float))]
+    if not rows:
+        raise BadInputError("ablation_curve got no values: pass {method: {setting: accuracy or [per seed]}}")
+    data = {"method": [r[0] for r in rows], xlabel or "x": [r[1] for r in rows], ylabel: [r[2] for r in rows]}
+    seeds = any(np.size(vals) > 1 for curve in runs.values() for vals in curve.values())
+    with style():
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        sns.lineplot(data=data, x=xlabel or "x", y=ylabel, hue="method", errorbar="sd" if seeds else None,
+                     marker="o", ax=ax)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_title(title, fontsize=10)
+        return _finish(fig, path)
+
+
+def per_class_bars(accuracy: Mapping[str, Mapping[str, float]], path: str | Path | None = None,
+                   title: str = "per-class accuracy") -> Any:
+    """Grouped bars: ``accuracy[method][class] -> accuracy`` (which classes a method wins or loses)."""
+    rows = [(m, c, float(a)) for m, per in accuracy.items() for c, a in per.items()]
+    if not rows:
+        raise BadInputError("per_class_bars got no values: pass {method: {class name: accuracy}}")
+    data = {"method": [r[0] for r in rows], "class": [r[1] for r in rows], "accuracy": [r[2] for r in rows]}
+    n_classes = len({r[1] for r in rows})
+    with style():
+        fig, ax = plt.subplots(figsize=(max(5, 0.5 * n_classes * max(1, len(accuracy)) ** 0.5), 3.4))
+        sns.barplot(data=data, x="class", y="accuracy", hue="method", ax=ax)
+        ax.set_xticks(ax.get_xticks(), [t.get_text() for t in ax.get_xticklabels()], rotation=50, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_title(title, fontsize=10)
+        return _finish(fig, path)
+
+
+@_styled
 def feature_map(real: np.ndarray, real_labels: np.ndarray, protos: np.ndarray, proto_labels: np.ndarray,
                 names: Sequence[str], path: str | Path | None = None, max_real: int = 2000, seed: int = 0) -> Any:
     """2-D PCA of real test features (dots) and generated prototype features (stars), coloured by class."""
@@ -82,6 +152,7 @@ def feature_map(real: np.ndarray, real_labels: np.ndarray, protos: np.ndarray, p
     return _finish(fig, path)
 
 
+@_styled
 def loss_curve(steps: Sequence[float], losses: Sequence[float], path: str | Path | None = None,
                xlabel: str = "step", title: str = "training loss", smooth: int = 1) -> Any:
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -97,6 +168,7 @@ def loss_curve(steps: Sequence[float], losses: Sequence[float], path: str | Path
     return _finish(fig, path)
 
 
+@_styled
 def bar_chart(values: dict[str, float], path: str | Path | None = None, title: str = "", ylabel: str = "",
               highlight: Sequence[str] = ()) -> Any:
     fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(values)), 3.4))

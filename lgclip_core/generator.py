@@ -43,13 +43,19 @@ class TextToImagePixelPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->unet"
     _optional_components = ["text_encoder", "tokenizer"]
 
-    def __init__(self, unet: UNet2DConditionModel, scheduler: Any, text_encoder: Any = None, tokenizer: Any = None):
+    def __init__(self, unet: UNet2DConditionModel, scheduler: Any, text_encoder: Any = None, tokenizer: Any = None,
+                 crop: int | None = None, space_to_depth: int = 1):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+        # registered config (model_index.json) so from_pretrained of the folder alone yields the final image size
+        self.register_to_config(crop=crop, space_to_depth=space_to_depth)
 
     @torch.no_grad()
     def encode_prompt(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Token states (B, L, 384), attention mask (B, L) and pooled L2-normalised embedding (B, 384)."""
+        if self.text_encoder is None or self.tokenizer is None:  # folder loaded alone: MiniLM from its offline asset
+            text_encoder, tokenizer = _minilm_parts()
+            self.register_modules(text_encoder=text_encoder.to(self.device), tokenizer=tokenizer)
         return encode_text_condition(self.text_encoder, self.tokenizer, list(prompts), self.device)
 
     @torch.no_grad()
@@ -80,12 +86,12 @@ class TextToImagePixelPipeline(DiffusionPipeline):
                 u, c = out.chunk(2)
                 out = u + guidance_scale * (c - u)
             latents = self.scheduler.step(out, t, latents).prev_sample
-        f = getattr(self, "space_to_depth", 1) or 1
+        f = self.config.space_to_depth or 1
         if f > 1:
             latents = F.pixel_shuffle(latents, f)
             size = size * f
         images = ((latents.clamp(-1, 1) + 1) / 2).cpu()
-        crop = getattr(self, "crop", None)
+        crop = self.config.crop
         if crop:
             off = (size - crop) // 2
             images = images[:, :, off:off + crop, off:off + crop]
@@ -191,7 +197,6 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
     pipe.to(_device())
     pipe.set_progress_bar_config(disable=True)
     card = json.loads((path / GENERATOR_CARD).read_text()) if (path / GENERATOR_CARD).exists() else {}
-    pipe.crop, pipe.space_to_depth = card.get("crop"), card.get("space_to_depth", 1)
     defaults = card.get("sampling_defaults", {})
     weights = path / "unet" / "diffusion_pytorch_model.safetensors"
     revision = sha256_file(weights)[:16] if weights.exists() else "unsaved"

@@ -251,7 +251,7 @@ def export_pipeline(unet: UNet2DConditionModel, cfg: TrainConfig, path: Path, lo
     sampler = DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                                           prediction_type=cfg.prediction_type, algorithm_type="dpmsolver++",
                                           solver_order=2, use_karras_sigmas=False)
-    pipe = TextToImagePixelPipeline(unet=unet.eval(), scheduler=sampler)
+    pipe = TextToImagePixelPipeline(unet=unet.eval(), scheduler=sampler, crop=28, space_to_depth=cfg.space_to_depth)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp, safe_serialization=True)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .encoders import ImageEncoder, Images
+from .encoders import ImageEncoder, Images, check_image
 from .errors import BadInputError
 
 RATIO = (3 / 4, 4 / 3)  # torchvision RandomResizedCrop's default aspect-ratio range
@@ -101,12 +101,7 @@ def _pil_bicubic_crop(img: np.ndarray, box: tuple[int, int, int, int], size: int
 def _native_float(img: np.ndarray) -> torch.Tensor:
     """One uint8 image (H, W) or (H, W, 1|3) -> float (1, 3, H, W) in [0, 1], not resized (so a crop's area
     fraction and aspect ratio refer to the original image, as RandomResizedCrop on a PIL image does)."""
-    if img.dtype != np.uint8:
-        raise BadInputError(f"images must be uint8 arrays (0..255), got dtype {img.dtype}")
-    if img.ndim == 3 and img.shape[-1] == 1:
-        img = img[..., 0]
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
-        raise BadInputError(f"an image must be (H, W) or (H, W, 3) uint8, got shape {img.shape}")
+    img = check_image(img)
     t = torch.from_numpy(np.array(img, dtype=np.float32)) / 255.0  # a copy: inputs may be read-only
     t = t[None].expand(3, -1, -1) if t.ndim == 2 else t.permute(2, 0, 1)
     return t[None]

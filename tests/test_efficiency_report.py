@@ -160,3 +160,69 @@ def test_the_committed_offline_results_are_read() -> None:
     t2 = offline[(offline.paper == "t2ipal") & (offline.metric == "mAP")]
     assert set(t2.method) == set(METHOD_ORDER) and t2.value.between(0, 100).all()
     assert set(offline[offline.paper == "lgclip"].method) >= {"lgclip", "text_zero_shot", "real_class_means"}
+
+
+# ------------------------------------------------------------------------- the efficiency experiment (chapter 07)
+def test_cost_table_and_summary_follow_the_measurements():
+    from lgclip_core.experiments import efficiency as exp
+
+    ms = pd.DataFrame({"scales": [1, 10, 10], "mode": ["single view (no cropping)", "batched", "one pass per scale"],
+                       "images/s": [100.0, 20.0, 10.0]})
+    ms["slowdown vs single view"] = 100.0 / ms["images/s"]
+    cache = exp.CacheCosts(n_images=20, image_shape=(28, 28), first_s=4.0, second_s=0.04, hits=2, misses=2,
+                           cache_bytes=1000, identical=True, table=pd.DataFrame())
+    costs = exp.cost_table(ms, 10, cache, text_once_s=0.5).set_index("method")
+    cold = costs.loc["LGCLIP, cold cache"]
+    assert cold["per image s"] == pytest.approx(0.05) and cold["one-time s"] == pytest.approx(4.0 + 20 * 0.05)
+    assert costs.loc["text zero-shot (both towers)", "per image s"] == pytest.approx(0.01)
+    assert cold["images until one-time is half the cost"] == pytest.approx(5.0 / 0.05)
+
+    sizes = pd.DataFrame({"model": ["m", "m"], "tower": ["image", "text"], "name": ["img", "txt"],
+                          "parameters": [3, 1], "MB": [3.0, 1.0]})
+    speed = pd.DataFrame({"model": ["m"] * 3, "inference": ["image tower only", "image + cached class texts",
+                                                            "image + text towers per call"],
+                          "images/s": [100.0, 100.0, 25.0]})
+    gen = pd.DataFrame({"batch size": [1, 4], "s/image": [0.2, 0.1]})
+    lines = exp.summary(sizes, pd.DataFrame(columns=["architecture", "image share"]),
+                        pd.DataFrame({"scenario": [], "peak RSS (MB)": []}), speed, 80, 32, ms, 10, gen, cache,
+                        costs.reset_index())
+    text = "\n".join(lines)
+    assert "25%" in text and "4.0x the throughput" in text and "5.0x slower" in text and "(batch 4)" in text
+    assert "100x faster" in text and "never cross" in text  # LGCLIP costs more up front and per image
+
+
+def test_paper_shapes_tables_read_the_committed_results(tmp_path):
+    from lgclip_core.experiments import efficiency as exp
+    from lgclip_core.report import repo_path
+
+    assert exp.paper_shapes_tables(tmp_path) is None
+    roles, runs, util = exp.paper_shapes_tables(repo_path("results") / "paper-shapes")
+    assert set(roles.run) == set(runs.run) == {"lgclip", "t2ipal"} and 0 < util <= 1
+    assert (roles["s / item"] > 0).all() and runs["CPU hours (this machine)"].gt(0).all()
+
+
+# ----------------------------------------------------------------------------- LGCLIP method table (chapter 05)
+def test_lgclip_method_table_marks_real_label_methods():
+    result = json.loads(report.repo_path("results/offline/lgclip.json").read_text())
+    table = report.lgclip_method_table(result)
+    assert list(table.index) == list(result["accuracy"])
+    real = set(table.index[table["uses real labelled images"] == "yes"])
+    assert real == {m for m in result["accuracy"] if m.startswith(("real_", "linear_probe"))}
+    assert table.loc["hybrid", "what"].endswith(str(result["config"]["hybrid_weight"]))
+    assert table.loc["lgclip", "paper's ablation row"] == "LLM + multi-scale"
+    findings = "\n".join(report.lgclip_findings(result))
+    assert f"{result['accuracy']['lgclip']:.1%}" in findings
+    claims, sentence = report.lgclip_paper_claims(report.paper_table())
+    assert "imagenet-val" in claims.index and sentence.startswith("The paper's ablation")
+
+
+def test_t2ipal_method_table_reads_mean_std_and_seeds():
+    from lgclip_core.experiments.t2ipal import METHOD_ORDER
+
+    results = json.loads(report.repo_path("results/offline/t2ipal.json").read_text())
+    table = report.t2ipal_method_table(results, ["t2ipal", "not-a-method", "tai"])
+    assert list(table.index) == ["t2ipal", "tai"]
+    mean, std = 100 * results["map"]["t2ipal"], 100 * results["map_std"]["t2ipal"]
+    assert table.loc["t2ipal", "mAP"] == f"{mean:.2f} ± {std:.2f}"
+    assert table.loc["tai", "mAP per seed"].count(",") == len(results["map_per_seed"]["tai"]) - 1
+    assert set(report.t2ipal_method_table(results, METHOD_ORDER).index) == set(results["map"])

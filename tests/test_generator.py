@@ -49,6 +49,23 @@ def test_committed_pipeline_generates_deterministically_per_seed() -> None:
     assert not np.array_equal(a[0], gen.generate(["A photo of a sneaker."], [5])[0])
 
 
+def test_pipeline_folder_alone_gives_the_wrappers_28x28_pixels() -> None:
+    """Crop and space-to-depth live in the pipeline's registered config (model_index.json), not a side file."""
+    import torch
+
+    from lgclip_core.generator import TextToImagePixelPipeline
+
+    path = zoo.asset_path("lgclip-fmnist-generator")
+    pipe = TextToImagePixelPipeline.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    assert (pipe.config.crop, pipe.config.space_to_depth) == (28, 2)
+    prompts, seeds = ["A photo of a bag.", "A photo of a sneaker."], [4, 3]
+    direct = pipe(prompts, num_inference_steps=3, guidance_scale=3.0,
+                  generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).images
+    assert direct.shape == (2, 28, 28, 3) and direct.dtype == np.uint8
+    wrapped = load_offline_generator("fmnist", steps=3, guidance_scale=3.0).generate(prompts, seeds)
+    np.testing.assert_array_equal(direct, wrapped)
+
+
 @pytest.mark.parametrize("prompts, match", [([], "empty"), (["ok", 3], "must be a str"), ("a bag", "list"),
                                             (["a bag", " "], "empty")])
 def test_bad_prompt_lists_are_clear_errors(prompts: object, match: str) -> None:

@@ -314,3 +314,77 @@ def test_second_run_is_served_from_the_cache(tiny_run: dict[str, Any]) -> None:
     assert cache.hits > tiny_run["hits"]
     first, second = tiny_run["first"]["accuracy"], tiny_run["second"]["accuracy"]
     assert first == second  # same inputs, same seeds: same numbers
+
+
+# Recorded from the tiny profile's default protocol BEFORE run_lgclip was split into steps and the input-size
+# ablation stopped mutating the encoder (commit 7e0c266): a refactor must leave every number where it was.
+PRE_REFACTOR_ACCURACY = {'lgclip': 0.333333,
+                         'prototypes_only': 0.333333,
+                         'llm_only': 0.333333,
+                         'multiscale_only': 0.416667,
+                         'text_zero_shot': 0.333333,
+                         'hybrid': 0.333333,
+                         'real_1shot': 0.625,
+                         'real_10shot': 0.666667,
+                         'real_class_means': 0.666667,
+                         'linear_probe_real': 0.75,
+                         'lgclip_llm_per_image': 0.333333,
+                         'lgclip_3_prototypes': 0.416667,
+                         'lgclip_centered': 0.333333}
+PRE_REFACTOR_ABLATIONS = {'n_per_class': {'1': {'lgclip': 0.333333, 'prototypes_only': 0.333333},
+                                          '2': {'lgclip': 0.333333, 'prototypes_only': 0.333333}},
+                          'prompts': {'template': {'single_scale': 0.333333, 'multiscale': 0.416667},
+                                      'llm_first': {'single_scale': 0.333333, 'multiscale': 0.333333},
+                                      'llm_per_image': {'single_scale': 0.333333, 'multiscale': 0.333333}},
+                          'n_scales': {'1': 0.333333, '3': 0.333333},
+                          'hybrid_weight': {'0.0': 0.333333, '0.25': 0.333333, '0.5': 0.333333, '0.75': 0.333333,
+                                            '1.0': 0.333333},
+                          'input_size': {'32': 0.333333}}
+
+
+def test_tiny_run_numbers_equal_the_pre_refactor_ones(tiny_run: dict[str, Any]) -> None:
+    result = tiny_run["first"]
+    assert result["protocol"]["name"] == "clean"
+    assert set(result["accuracy"]) == set(PRE_REFACTOR_ACCURACY)
+    for key, value in PRE_REFACTOR_ACCURACY.items():
+        assert result["accuracy"][key] == pytest.approx(value, abs=1e-6), key
+
+    def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k, v in tree.items():
+            out.update(flat(v, f"{prefix}{k}/") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    got, want = flat(result["ablations"]), flat(PRE_REFACTOR_ABLATIONS)
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_size_ablation_passes_the_size_per_call_and_skips_sizes_the_tower_cannot_take(
+        tmp_cache: ArtifactCache) -> None:
+    """A tower with a fixed positional-embedding grid (CLIP ViT) fails at other sizes: skipped with the reason,
+    and the shared encoder is never changed."""
+    from lgclip_core.experiments.lgclip import _size_ablation
+    from lgclip_core.prototypes import PrototypeClassifier
+
+    class FixedGridEncoder:
+        name, input_size = "fixed-grid", 32
+
+        def config(self) -> dict[str, Any]:
+            return {"name": self.name, "revision": "", "input_size": self.input_size}
+
+        def encode(self, images: np.ndarray, resize: str = "squash", size: int | None = None) -> np.ndarray:
+            if (size or self.input_size) != 32:
+                raise RuntimeError("The size of tensor a (50) must match the size of tensor b (197)\nmore")
+            return np.asarray(images, np.float32).reshape(len(images), -1)[:, :4] + 1e-3
+
+    test = zoo.load("dataset", profile="tiny", split="test")
+    enc = FixedGridEncoder()
+    cfg = LGCLIPConfig(**{**TINY, "ablation_sizes": (32, 64)})
+    gen = test.stratified(2, seed=0)
+    out, skipped = _size_ablation(cfg, enc, gen.images, gen.labels, test, "squash",
+                                  lambda: PrototypeClassifier(classes=np.arange(3)), tmp_cache, False)
+    assert set(out) == {"32"} and 0.0 <= out["32"] <= 1.0
+    assert set(skipped) == {"64"} and "fixed-grid cannot take 64px" in skipped["64"] and "\n" not in skipped["64"]
+    assert enc.input_size == 32

@@ -84,10 +84,47 @@ def prompt_sets(names: list[str], llm: dict[str, list[str]], n: int) -> dict[str
     }
 
 
-def _first_n(labels: np.ndarray, n: int, n_max: int) -> np.ndarray:
-    """Indices of images 0..n-1 of each class in a (class-major, n_max per class) layout."""
-    k = len(labels) // n_max
-    return np.concatenate([np.arange(c * n_max, c * n_max + n) for c in range(k)])
+@dataclass
+class GeneratedSet:
+    """One prompt mode's generated images with what made each: class label, seed and prompt (row i = image i)."""
+
+    mode: str
+    images: np.ndarray
+    labels: np.ndarray
+    seeds: np.ndarray
+    prompts: list[str]
+    n_max: int  # images per class; class c holds rows c * n_max .. (c + 1) * n_max - 1, image i with seed i
+
+    def first(self, n: int) -> np.ndarray:
+        """Rows of images 0..n-1 of every class."""
+        return np.flatnonzero(self.seeds < n)
+
+
+@dataclass
+class FeatureSet:
+    """One image collection's features in every view: single scale (N, D) and per crop scale (S, N, D)."""
+
+    single: np.ndarray
+    per_scale: np.ndarray
+
+    def fused(self, scales: list[int]) -> np.ndarray:
+        """The paper's weighted fusion of the given scales (weights s / sum(scales)), L2-normalised."""
+        w = np.asarray(scales, np.float32) / sum(scales)
+        return l2n(np.tensordot(w, self.per_scale[[s - 1 for s in scales]], axes=1))
+
+
+def generate_sets(generator: Any, names: list[str], llm: dict[str, list[str]], n_max: int, finish: Callable,
+                  cache: ArtifactCache, progress: bool) -> dict[str, GeneratedSet]:
+    """Step: n_max images per class and prompt mode; image i of every class uses seed i."""
+    k = len(names)
+    labels, seeds = np.repeat(np.arange(k), n_max), np.tile(np.arange(n_max), k)
+    out = {}
+    for mode, prompts in prompt_sets(names, llm, n_max).items():
+        flat = [p for row in prompts for p in row]
+        images = finish(generate_images(generator, flat, seeds.tolist(), cache=cache, chunk=n_max,
+                                        progress=progress))
+        out[mode] = GeneratedSet(mode, images, labels, seeds, flat, n_max)
+    return out
 
 
 def top_n_by_text(scores: np.ndarray, n: int, pool: int, n_max: int) -> np.ndarray:
@@ -148,16 +185,9 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     with timer("prompts"):
         llm = write_prompts(llm_writer, names, n=cfg.n_descriptions, seed=rng_seed, cache=cache)
         templates = write_prompts(template_writer, names, n=1, seed=rng_seed, cache=cache)
-    sets = prompt_sets(names, llm, cfg.n_max)
-    gen_labels = np.repeat(np.arange(k), cfg.n_max)
-    seeds = np.tile(np.arange(cfg.n_max), k)  # image i of every class uses seed i
-
-    images: dict[str, np.ndarray] = {}
     with timer("generation"):
-        for mode, prompts in sets.items():
-            flat = [p for row in prompts for p in row]
-            images[mode] = finish(generate_images(generator, flat, seeds.tolist(), cache=cache, chunk=cfg.n_max,
-                                                  progress=progress))
+        gen = generate_sets(generator, names, llm, cfg.n_max, finish, cache, progress)
+    gen_labels = gen["llm_first"].labels  # the same class-major labels in every mode
 
     ms = MultiScaleEncoder(encoder, cfg.n_scales, seed=rng_seed,
                            interpolation=proto["lgclip.multiscale_interpolation"])
@@ -173,19 +203,14 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
                             progress=progress, desc=desc, chunk=250)
         return f.transpose(1, 0, 2)
 
-    def fuse(ps: np.ndarray, scales: list[int]) -> np.ndarray:
-        w = np.asarray(scales, np.float32) / sum(scales)
-        return l2n(np.tensordot(w, ps[[s - 1 for s in scales]], axes=1))
-
     all_scales = list(range(1, cfg.n_scales + 1))
-    with timer("features_generated"):
-        g_single = {m: single(x, f"features {m}") for m, x in images.items()}
-        g_ps = {m: per_scale(x, f"multi-scale {m}") for m, x in images.items()}
+    with timer("features_generated"):  # single-scale features of every mode first, then the multi-scale ones
+        g_single = {m: single(g.images, f"features {m}") for m, g in gen.items()}
+        g_feats = {m: FeatureSet(g_single[m], per_scale(g.images, f"multi-scale {m}")) for m, g in gen.items()}
     with timer("features_test"):
-        t_single = single(test.images, "features test")
-        t_ps = per_scale(test.images, "multi-scale test")
-    t_multi = fuse(t_ps, all_scales)
-    g_multi = {m: fuse(v, all_scales) for m, v in g_ps.items()}
+        t_feats = FeatureSet(single(test.images, "features test"), per_scale(test.images, "multi-scale test"))
+    t_single, t_multi = t_feats.single, t_feats.fused(all_scales)
+    g_multi = {m: f.fused(all_scales) for m, f in g_feats.items()}
     y = test.labels
 
     with timer("text_zero_shot"):  # first: the authors' top-N choice ranks generated images in the text space
@@ -200,7 +225,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
         """Which n images of each class are used (protocols key lgclip.top_n)."""
         pool = min(max(n, cfg.n_per_class), cfg.n_max)  # the authors rank within the paper's N (10) renders
         if proto["lgclip.top_n"] == "first" or n >= pool:
-            return _first_n(gen_labels, n, cfg.n_max)
+            return gen[mode].first(n)
         if mode not in rank_scores:
             rank_scores[mode] = embed_images(g_single[mode]) @ template_text.T
         return top_n_by_text(rank_scores[mode], n, pool, cfg.n_max)
@@ -238,17 +263,19 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
                                      "prototypes_only": proto_acc("template", g_single["template"], t_single, n=n)}
                             for n in cfg.ablation_n if n <= cfg.n_max},
             "prompts": {m: {"single_scale": proto_acc(m, g_single[m], t_single),
-                            "multiscale": proto_acc(m, g_multi[m], t_multi)} for m in sets},
-            "n_scales": {str(s): proto_acc("llm_first", fuse(g_ps["llm_first"], all_scales[-s:]),
-                                           fuse(t_ps, all_scales[-s:]))
+                            "multiscale": proto_acc(m, g_multi[m], t_multi)} for m in gen},
+            "n_scales": {str(s): proto_acc("llm_first", g_feats["llm_first"].fused(all_scales[-s:]),
+                                           t_feats.fused(all_scales[-s:]))
                          for s in cfg.ablation_scales if s <= cfg.n_scales},
             "hybrid_weight": {str(w): HybridClassifier(w, classes=np.arange(k)).fit(
                 g_multi["llm_first"][idx], gen_labels[idx]).score(t_multi, y, text_scores)
                 for w in (0.0, 0.25, 0.5, 0.75, 1.0)},
-            "input_size": _size_ablation(cfg, encoder, images["template"][keep("template", cfg.n_per_class)],
-                                         gen_labels[keep("template", cfg.n_per_class)], test, resize, classifier,
-                                         cache, progress),
         }
+        ablations["input_size"], size_skipped = _size_ablation(
+            cfg, encoder, gen["template"].images[keep("template", cfg.n_per_class)],
+            gen_labels[keep("template", cfg.n_per_class)], test, resize, classifier, cache, progress)
+        if size_skipped:  # sizes the encoder's architecture cannot take, with the reason
+            ablations["input_size_skipped"] = size_skipped
 
     result: dict[str, Any] = {
         "profile": cfg.profile, "dataset": test.name, "backbone": encoder.name, "generator": generator.name,
@@ -277,7 +304,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
             write_json(Path(out) / "lgclip.json", result)
         return result
     if out is not None and process_state()[0] == 0:  # under accelerate launch: process 0 writes
-        _write_outputs(Path(out), result, lgclip_pred, y, images["llm_first"], gen_labels, names, t_multi,
+        _write_outputs(Path(out), result, lgclip_pred, y, gen["llm_first"].images, gen_labels, names, t_multi,
                        g_multi["llm_first"], idx, keep("llm_first", min(8, cfg.n_per_class)))
     return result
 
@@ -347,26 +374,33 @@ def _real_references(cfg: LGCLIPConfig, single: Callable, classifier: Callable, 
 
 
 def _size_ablation(cfg: LGCLIPConfig, encoder: Any, gen_images: np.ndarray, gen_labels: np.ndarray, test: Any,
-                   resize: str, classifier: Callable, cache: ArtifactCache, progress: bool) -> dict[str, float]:
+                   resize: str, classifier: Callable, cache: ArtifactCache,
+                   progress: bool) -> tuple[dict[str, float], dict[str, str]]:
     """Prototypes-only accuracy at several encoder input resolutions (single scale, a test subset); the
-    prototype images and their labels come already selected."""
-    if not hasattr(encoder, "with_input_size"):
-        return {}
+    prototype images and their labels come already selected.
+
+    The size goes with each call (``encode(size=...)``): the shared encoder is never changed. A tower that
+    cannot take a size (CLIP's ViTs and attention-pooled ResNets have a fixed grid of positional embeddings)
+    is skipped at that size; the second dict says which sizes and why."""
     sub = test.stratified(cfg.ablation_size_n_test // len(test.classnames), seed=cfg.seed + 1)
-    original = encoder.input_size
-    out = {}
-    try:
-        for size in cfg.ablation_sizes:
-            encoder.with_input_size(size)
-            what = {"kind": "global", "encoder": encoder.config(), "resize": resize}
-            g = cached_features(cache, what, gen_images, lambda x, i: encoder.encode(x, resize=resize),
-                                progress=False)
-            t = cached_features(cache, what, sub.images, lambda x, i: encoder.encode(x, resize=resize),
-                                progress=progress, desc=f"features {size}px")
-            out[str(size)] = float(classifier().fit(g, gen_labels).score(t, sub.labels))
-    finally:
-        encoder.with_input_size(original)
-    return out
+    out: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    for size in cfg.ablation_sizes:
+        try:
+            encoder.encode(sub.images[:1], resize=resize, size=size)
+        except RuntimeError as e:  # a positional-embedding grid of another size: the architecture's limit
+            skipped[str(size)] = f"{encoder.name} cannot take {size}px input: {str(e).splitlines()[0][:160]}"
+            continue
+        # the key the encoder's config() had at this size (kept identical to earlier runs' cache entries)
+        what = {"kind": "global", "encoder": {**encoder.config(), "input_size": int(size)}, "resize": resize}
+
+        def compute(x: np.ndarray, i: int, size: int = size) -> np.ndarray:
+            return encoder.encode(x, resize=resize, size=size)
+
+        g = cached_features(cache, what, gen_images, compute, progress=False)
+        t = cached_features(cache, what, sub.images, compute, progress=progress, desc=f"features {size}px")
+        out[str(size)] = float(classifier().fit(g, gen_labels).score(t, sub.labels))
+    return out, skipped
 
 
 def merge_protocol_results(previous: dict[str, Any] | None, result: dict[str, Any]) -> dict[str, Any]:
