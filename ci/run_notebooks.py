@@ -132,6 +132,22 @@ def problems_in_outputs(nb) -> tuple[list[str], list[str]]:
     return errors, warnings
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def without_widgets(nb):
+    """The notebook with its Jupyter-widget outputs reduced to their text (a library's progress bar becomes
+    its last text line): widget views make jupyter-book load require.js and the widget manager from a CDN,
+    and the book must work offline."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if data and WIDGET_VIEW in data:
+                data.pop(WIDGET_VIEW)
+    return nb
+
+
 def pairing_warnings(py: Path) -> list[str]:
     """The committed ``<stem>.ipynb`` (Colab's copy) must exist, carry no outputs and match the .py."""
     import jupytext
@@ -189,6 +205,7 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
     elif status == "ok":
         status, detail = "FAILED", "papermill wrote no output notebook"
     if status == "ok":
+        nbformat.write(without_widgets(nbformat.read(tmp_path, as_version=4)), tmp_path)
         os.replace(tmp_path, out_path)
     else:
         out_path.unlink(missing_ok=True)  # never let the book show outputs of an older version

@@ -96,3 +96,18 @@ def test_chapter_is_in_the_toc(py):
 def test_toc_entries_exist():
     for entry in toc_entries():
         assert any((ROOT / f"{entry}{s}").exists() for s in (".md", ".py", ".ipynb")), f"_toc.yml lists {entry}"
+
+
+def test_staged_notebooks_keep_no_widget_views():
+    """A library's progress-bar widget would make the book load require.js from a CDN (offline build fails)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "ci" / "run_notebooks.py")
+    run_notebooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_notebooks)
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {"state": {}}})
+    nb.cells.append(nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "display_data", data={run_notebooks.WIDGET_VIEW: {"model_id": "m"}, "text/plain": "Loading 0/2"})]))
+    out = run_notebooks.without_widgets(nb)
+    assert "widgets" not in out.metadata
+    assert out.cells[0].outputs[0]["data"] == {"text/plain": "Loading 0/2"}
