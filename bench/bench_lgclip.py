@@ -11,6 +11,8 @@
    reading the same chunk back (a hit), and the pure compute time for reference.
 4. memory layout (EfficientNet-Lite only): the tower's forward pass in channels-last (the package's default)
    against the NCHW layout, on the same batch; the features must agree.
+5. precision: the encoder in fp32 against bf16 autocast on the same images (speed-up and feature cosine), and the
+   multi-scale path's encoder passes per second as a fraction of the bare encoder's images per second.
 
 Every timing is the best of ``--repeats`` runs after one warm-up run (the minimum is the least disturbed by
 other processes). Ratios are computed from numbers measured in this one process, on this one machine.
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "dataset": ds.name, "n_images": n, "encoder": encoder.config(), "repeats": args.repeats,
         "timing": "best of repeats after one warm-up, seconds",
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+        "machine": {"load_average": os.getloadavg(), "platform": platform.platform(),
+                    "python": platform.python_version(),
                     "torch": torch.__version__, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "device": "cuda" if torch.cuda.is_available() else "cpu"},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -88,13 +91,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # 2. throughput per input size
     sizes: dict[str, Any] = {}
-    try:
-        for size in args.sizes:
-            encoder.with_input_size(size)
-            t, _ = best_of(lambda: encoder.encode(images, batch_size=args.batch_size), args.repeats)
-            sizes[str(size)] = {"seconds": t, "images_per_s": n / t}
-    finally:
-        encoder.with_input_size(base_size)
+    for size in args.sizes:
+        t, _ = best_of(lambda size=size: encoder.encode(images, batch_size=args.batch_size, size=size), args.repeats)
+        sizes[str(size)] = {"seconds": t, "images_per_s": n / t}
     a, b = (str(s) for s in args.sizes[:2])
     result["input_size"] = {"per_size": sizes, "ratio": f"images/s at {a} px / images/s at {b} px",
                             "throughput_ratio": sizes[a]["images_per_s"] / sizes[b]["images_per_s"]}
@@ -137,10 +136,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["layout"] = {"batch": len(x), "nchw_s": t_nchw, "channels_last_s": t_cl,
                             "speedup_channels_last_vs_nchw": t_nchw / t_cl,
                             "max_abs_feature_difference": float((f_cl - f_nchw).abs().max())}
+    # 5. precision: fp32 against bf16 autocast, the bare encoder on the same images; and the multi-scale path
+    #    (crops + encoder, the faster of batched and loop) against the bare encoder at the automatic precision
+    from lgclip_core.precision import native_bf16
+
+    precisions: dict[str, Any] = {"native_bf16": native_bf16(), "automatic": encoder.precision}
+    base_precision = encoder.precision
+    feats = {}
+    try:
+        for p in ("fp32", "bf16"):
+            encoder.precision = p
+            t, feats[p] = best_of(lambda: encoder.encode(images, batch_size=args.batch_size), args.repeats)
+            precisions[p] = {"seconds": t, "images_per_s": n / t}
+    finally:
+        encoder.precision = base_precision
+    cos = (feats["fp32"] * feats["bf16"]).sum(1)
+    precisions.update(bf16_vs_fp32_speedup=precisions["bf16"]["images_per_s"] / precisions["fp32"]["images_per_s"],
+                      min_feature_cosine_bf16_fp32=float(cos.min()), mean_feature_cosine_bf16_fp32=float(cos.mean()))
+    result["precision"] = precisions
+    bare = precisions[base_precision]["images_per_s"]
+    ms_rate = result["multiscale"]["n_scales"] * n / min(t_b, t_l)
+    result["multiscale"]["encoder_passes_per_second_best"] = ms_rate
+    result["multiscale"]["fraction_of_bare_encoder_throughput"] = ms_rate / bare
+
     result["summary"] = {
         "multiscale_batched_vs_loop_speedup": result["multiscale"]["speedup_batched_vs_loop"],
         f"throughput_{a}px_vs_{b}px": result["input_size"]["throughput_ratio"],
         "cache_hit_vs_compute_speedup": result["cache"]["speedup_hit_vs_miss"],
+        "bf16_vs_fp32_speedup": result["precision"]["bf16_vs_fp32_speedup"],
+        "multiscale_vs_bare_encoder_throughput": result["multiscale"]["fraction_of_bare_encoder_throughput"],
     }
     if "layout" in result:
         result["summary"]["channels_last_vs_nchw_speedup"] = result["layout"]["speedup_channels_last_vs_nchw"]

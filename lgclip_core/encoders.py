@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .errors import BadInputError
+from .precision import resolve_precision
 from .zoo import PACKAGE_DIR, asset_path
 
 Images = np.ndarray | Sequence[np.ndarray]
@@ -101,6 +102,7 @@ class ImageEncoder(nn.Module):
     revision: str = ""
     feature_dim: int
     input_size: int
+    precision: str = "fp32"  # "bf16": forward passes under bf16 autocast, features returned as float32
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
@@ -118,13 +120,16 @@ class ImageEncoder(nn.Module):
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
-        """What determines this encoder's features (used in cache keys and manifests)."""
-        return {"name": self.name, "revision": self.revision, "input_size": self.input_size}
+        """What determines this encoder's features (used in cache keys and manifests). fp32 is the reference
+        and is not named, so earlier fp32 cache entries stay valid; any other precision is."""
+        cfg = {"name": self.name, "revision": self.revision, "input_size": self.input_size}
+        return cfg if self.precision == "fp32" else {**cfg, "precision": self.precision}
 
-    def with_input_size(self, size: int) -> ImageEncoder:
-        """The same weights at another input resolution (ablation: encoder input size)."""
-        self.input_size = int(size)
-        return self
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward_features`` at this encoder's precision; float32 out either way."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            g, loc = self.forward_features(x)
+        return g.float(), loc.float()
 
     @torch.inference_mode()
     def encode(self, images: Images, batch_size: int = 128, progress: bool = False,
@@ -146,8 +151,8 @@ class ImageEncoder(nn.Module):
         outs = []
         for i in tqdm(range(0, n, batch_size), desc=f"encode {self.name}", disable=not progress, leave=False):
             x = self.normalize(to_float_batch(images[i:i + batch_size], size, resize))
-            g, loc = self.forward_features(x)
-            outs.append(F.normalize(loc if local else g, dim=1).float().cpu())
+            g, loc = self.features(x)
+            outs.append(F.normalize(loc if local else g, dim=1).cpu())
         if not outs:
             return np.zeros((0, self.feature_dim), np.float32)
         return torch.cat(outs).numpy()
@@ -161,10 +166,11 @@ class EfficientNetLiteEncoder(ImageEncoder):
     local features = the 1280-channel map before pooling.
     """
 
-    def __init__(self, variant: int = 0, input_size: int = 112):
+    def __init__(self, variant: int = 0, input_size: int = 112, precision: str | None = None):
         import timm
 
         super().__init__(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))  # Lite models take (x - 127) / 128
+        self.precision = resolve_precision(precision)
         self.name = f"efficientnet-lite{variant}"
         self.input_size = input_size
         weights = asset_path(self.name)
@@ -197,8 +203,9 @@ class EfficientNetLiteEncoder(ImageEncoder):
             return self.model(self.normalize(to_float_batch(images, self.input_size)))
 
 
-def load_efficientnet_lite(name: str, variant: int = 0, input_size: int = 112) -> EfficientNetLiteEncoder:
-    return EfficientNetLiteEncoder(variant, input_size)
+def load_efficientnet_lite(name: str, variant: int = 0, input_size: int = 112,
+                           precision: str | None = None) -> EfficientNetLiteEncoder:
+    return EfficientNetLiteEncoder(variant, input_size, precision)
 
 
 # ------------------------------------------------------------------------------------------- open_clip

@@ -181,3 +181,19 @@ def bar_chart(values: dict[str, float], path: str | Path | None = None, title: s
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     return _finish(fig, path)
+
+
+def speed_quality_curve(rows: Sequence[Mapping[str, Any]], path: str | Path | None = None, x: str = "images_per_s",
+                        y: str = "cas", hue: str = "precision", label: str = "steps", title: str = "") -> Any:
+    """One line per ``hue`` through (speed, quality) points, each point labelled (e.g. sampling steps): the
+    frontier a reader picks a setting from."""
+    if not rows:
+        raise BadInputError("speed_quality_curve got no rows: pass [{x: ..., y: ..., hue: ..., label: ...}]")
+    data = {k: [r[k] for r in rows] for k in (x, y, hue, label)}
+    with style():
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        sns.lineplot(data=data, x=x, y=y, hue=hue, marker="o", sort=False, ax=ax)
+        for r in rows:
+            ax.annotate(str(r[label]), (r[x], r[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_title(title, fontsize=10)
+        return _finish(fig, path)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .cache import ArtifactCache, default_cache, sha256_file, shared_chunks
 from .errors import BadInputError, check_prompts
+from .precision import resolve_precision
 from .tokenizers import build_directory
 from .zoo import ASSETS, asset_path
 
@@ -130,15 +131,23 @@ class Generator:
     """``generate(prompts, seeds) -> uint8 (N, H, W, 3)`` over any diffusers text-to-image pipeline."""
 
     def __init__(self, pipe: Any, name: str, revision: str, steps: int, guidance_scale: float,
-                 batch_size: int = 50, extra: dict[str, Any] | None = None):
+                 batch_size: int = 50, extra: dict[str, Any] | None = None, precision: str = "fp32"):
         self.pipe, self.name, self.revision = pipe, name, revision
         self.steps, self.guidance_scale, self.batch_size = steps, guidance_scale, batch_size
         self.extra = extra or {}
+        self.precision = precision  # "bf16": the denoising network under bf16 autocast (latents stay fp32)
 
     def config(self) -> dict[str, Any]:
-        """What determines an image besides its prompt and seed (cache keys, manifests)."""
-        return {"name": self.name, "revision": self.revision, "steps": self.steps,
-                "guidance_scale": self.guidance_scale, **self.extra}
+        """What determines an image besides its prompt and seed (cache keys, manifests); fp32 is not named, so
+        earlier fp32 cache entries stay valid."""
+        cfg = {"name": self.name, "revision": self.revision, "steps": self.steps,
+               "guidance_scale": self.guidance_scale, **self.extra}
+        return cfg if self.precision == "fp32" else {**cfg, "precision": self.precision}
+
+    def with_sampling(self, steps: int | None = None, precision: str | None = None) -> Generator:
+        """A second wrapper over the same pipeline with other sampling settings (this one is left as it is)."""
+        return Generator(self.pipe, self.name, self.revision, steps or self.steps, self.guidance_scale,
+                         self.batch_size, self.extra, precision or self.precision)
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int], progress: bool = False,
                  batch_size: int | None = None) -> np.ndarray:
@@ -156,7 +165,8 @@ class Generator:
             if not isinstance(self.pipe, TextToImagePixelPipeline):
                 kwargs["generator"] = [torch.Generator(device).manual_seed(s) for s in seeds[i:i + bs]]
                 kwargs.update(self.extra.get("call_kwargs", {}))
-            imgs = self.pipe(prompt=list(prompts[i:i + bs]), **kwargs).images
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                imgs = self.pipe(prompt=list(prompts[i:i + bs]), **kwargs).images
             imgs = np.asarray(imgs)
             if imgs.dtype != np.uint8:
                 imgs = (np.clip(imgs, 0, 1) * 255).round().astype(np.uint8)
@@ -187,8 +197,12 @@ def _device() -> str:
 
 
 def load_offline_generator(name: str, path: str | os.PathLike | None = None, steps: int | None = None,
-                           guidance_scale: float | None = None) -> Generator:
-    """Our committed pipeline (UNet + scheduler) + the MiniLM asset, from local files only."""
+                           guidance_scale: float | None = None, precision: str | None = None) -> Generator:
+    """Our committed pipeline (UNet + scheduler) + the MiniLM asset, from local files only.
+
+    ``precision`` (or ``$LGCLIP_GENERATOR_PRECISION``): "auto" (default) runs the UNet under bf16 autocast
+    where the hardware has native bf16 (2.1x the fp32 images/s on an AMX CPU, pixels within 7/255, mean 0.26),
+    fp32 elsewhere."""
     path = Path(path) if path else asset_path("lgclip-fmnist-generator")
     ASSETS["lgclip-fmnist-generator"].verify(path)  # an explicit copy too: its card's SHA-256s (IntegrityError)
     text_encoder, tokenizer = _minilm_parts()
@@ -202,7 +216,7 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
     revision = sha256_file(weights)[:16] if weights.exists() else "unsaved"
     return Generator(pipe, name, revision, steps or int(defaults.get("steps", 20)),
                      float(guidance_scale if guidance_scale is not None else defaults.get("guidance_scale", 3.0)),
-                     batch_size=100)
+                     batch_size=100, precision=resolve_precision(precision, env="LGCLIP_GENERATOR_PRECISION"))
 
 
 def build_tiny_sd_pipeline(directory: Path) -> Path:

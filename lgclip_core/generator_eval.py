@@ -115,10 +115,52 @@ def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test:
     }
 
 
+def speed_cas_curve(steps: tuple[int, ...] = (4, 6, 8, 12, 20), precisions: tuple[str, ...] = ("fp32", "bf16"),
+                    per_class: int = 50, real_per_class: int = 1000, seed: int = 2024,
+                    cache: ArtifactCache | None = None, progress: bool = True) -> dict[str, Any]:
+    """CAS and images/s of the offline generator for each (precision, sampling steps): what each setting costs
+    and what it buys. One CAS classifier (real train features), the same prompts and seeds for every setting."""
+    from sklearn.linear_model import LogisticRegression
+
+    from .precision import native_bf16
+
+    cache = cache or default_cache()
+    base = zoo.load("generator")
+    enc = zoo.load("image_encoder")
+    train = zoo.load("dataset", split="train").stratified(real_per_class, seed=seed)
+    names, k = train.prompt_names, len(train.prompt_names)
+
+    def feats(images: np.ndarray) -> np.ndarray:
+        return cached_features(cache, {"kind": "global", "encoder": enc.config()}, images,
+                               lambda x, i: enc.encode(x), progress=False)
+
+    clf = LogisticRegression(max_iter=3000).fit(feats(train.images), train.labels)
+    prompts = [TEMPLATE.format(c) for c in names for _ in range(per_class)]
+    seeds, labels = np.tile(np.arange(per_class), k).tolist(), np.repeat(np.arange(k), per_class)
+    bench_prompts = [TEMPLATE.format(names[i % k]) for i in range(100)]
+    rows = []
+    for precision in precisions:
+        if precision == "bf16" and not native_bf16():
+            continue  # emulated bf16 is slower than fp32: not a point anyone would choose
+        for n_steps in steps:
+            gen = base.with_sampling(steps=n_steps, precision=precision)
+            imgs = generate_images(gen, prompts, seeds, cache=cache, chunk=per_class, progress=progress)
+            ips, cond = measure_throughput(gen, bench_prompts)
+            rows.append({"precision": precision, "steps": n_steps, "cas": float(clf.score(feats(imgs), labels)),
+                         "images_per_s": float(ips), "throughput_conditions": cond})
+    return {"what": "offline generator: CAS (template prompts) and images/s per precision and sampling steps",
+            "rows": rows, "per_class": per_class, "real_per_class": real_per_class, "seed": seed,
+            "guidance_scale": base.guidance_scale, "default": {"steps": base.steps, "precision": base.precision},
+            "generator": {"name": base.name, "revision": base.revision}, "encoder": enc.config(),
+            "manifest": {"cache": cache.manifest(), "environment": environment()}}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="directory for generator.json")
     p.add_argument("--quick", action="store_true", help="20 images per class, 200 real per class, 2,000 test")
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--curve", action="store_true",
+                   help="instead: CAS and images/s per precision and sampling steps -> generator_curve.json")
     p.add_argument("--write-card", action="store_true",
                    help="also record the metrics in the committed pipeline's card (maintainers)")
 
@@ -136,6 +178,15 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.curve:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        curve = speed_cas_curve(**(dict(steps=(4, 12), per_class=10, real_per_class=100) if args.quick else {}))
+        write_json(out / "generator_curve.json", curve)
+        for r in curve["rows"]:
+            print(f"{r['precision']:>5} {r['steps']:>3} steps  CAS {r['cas']:.3f}  {r['images_per_s']:6.1f} images/s")
+        print(f"wrote {out / 'generator_curve.json'}")
+        return 0
     kw: dict[str, Any] = dict(per_class=20, real_per_class=200, n_test=2000) if args.quick else {}
     result = evaluate_generator(seed=args.seed, **kw)
     out = Path(args.out)

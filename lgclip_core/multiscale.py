@@ -150,10 +150,10 @@ class MultiScaleEncoder:
             crops = [multiscale_crops(chunk, s, self.n_scales, enc.input_size, self.seed, start_index + i,
                                       self.interpolation) for s in self.scales]
             if self.batched:
-                g, _ = enc.forward_features(enc.normalize(torch.cat(crops)))
-                feats = F.normalize(g, dim=1).float().cpu().view(len(self.scales), len(chunk), -1)
+                g, _ = enc.features(enc.normalize(torch.cat(crops)))
+                feats = F.normalize(g, dim=1).cpu().view(len(self.scales), len(chunk), -1)
             else:
-                feats = torch.stack([F.normalize(enc.forward_features(enc.normalize(c))[0], dim=1).float().cpu()
+                feats = torch.stack([F.normalize(enc.features(enc.normalize(c))[0], dim=1).cpu()
                                      for c in crops])
             per_scale[:, i:i + len(chunk)] = feats.numpy()
         return per_scale

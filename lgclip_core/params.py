@@ -83,7 +83,8 @@ RULES: dict[str, Rule] = {
     "WRITER": Rule("str", none=True, choices=_names("prompt_writer"), none_means="the profile's prompt writer"),
     "CLASSES": Rule("strs"),
     "N_IMAGES": _int(), "N_PROMPTS": _int(), "N_DESCRIPTIONS": _int(), "N_SHOWN": _int(), "N_REAL": _int(),
-    "N_MAX": _int(), "N_PER_CLASS": _int(), "N_SCALES": _int(), "N_COST": _int(), "N_CLASS_MEANS": _int(),
+    "N_MAX": _int(), "N_PER_CLASS": _int(), "N_SCALES": _int(),
+    "INPUT_SIZE": _int(16, none=True, none_means="the encoder's default"), "N_COST": _int(), "N_CLASS_MEANS": _int(),
     "IMAGE_INDEX": _int(0), "PER_CLASS": _int(), "LIT_PER_CLASS": _int(),
     "REAL_PER_CLASS": _int(10), "KSHOT_DRAWS": _int(), "ABLATION_SIZE_N_TEST": _int(),
     "N_TEST": _int(1, none=True, none_means="the whole test split"),
@@ -249,7 +250,8 @@ def validate_run(experiment: str, **options: Any) -> None:
     flag = {k: "--" + k.replace("_", "-") for k in options}
     check_value(flag.get("profile", "--profile"), profile, Rule("str", choices=_profiles))
     rules: dict[str, Rule] = {"seed": SEED, "n_per_class": _int(), "seeds": _int(), "epochs": _int(1, none=True),
-                              "backbone": RULES["BACKBONE"]}
+                              "backbone": RULES["BACKBONE"], "n_scales": _int(),
+                              "input_size": _int(16, none=True, none_means="the encoder's default")}
     if experiment == "lgclip":
         rules["dataset"] = RULES["DATASET"]
         rules["n_test"] = _int(1, none=True, none_means="the whole test split")

@@ -155,13 +155,14 @@ READERS = {"lgclip": rows_from_lgclip, "t2ipal": rows_from_t2ipal, "generator": 
 def collect_results(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
     """Rows (``COLUMNS``) from every ``lgclip.json``, ``t2ipal.json`` and ``generator.json`` under
     ``results_dir``; the profile is the JSON's own ``profile`` field, else the first folder under
-    ``results_dir`` (``offline`` or ``paper``). An absent folder gives an empty table."""
+    ``results_dir`` (``offline`` or ``paper``). An absent folder gives an empty table. Runs under a ``frontier``
+    folder (other settings of the same method, see ``frontier_table``) are left out."""
     root = repo_path(results_dir)
     rows: list[dict[str, Any]] = []
     if root.exists():
         for path in sorted(root.rglob("*.json")):
             reader = READERS.get(path.stem)
-            if reader is None:
+            if reader is None or "frontier" in path.relative_to(root).parts:
                 continue
             rel = path.relative_to(root)
             folder_profile = rel.parts[0] if len(rel.parts) > 1 else None
@@ -334,3 +335,28 @@ def t2ipal_method_table(results: dict[str, Any], order: Iterable[str]) -> pd.Dat
                          "OF1 (top-3)": [pm("of1", m) for m in methods],
                          "mAP per seed": [", ".join(f"{100 * v:.2f}" for v in results["map_per_seed"][m])
                                           for m in methods]}, index=methods)
+
+
+# ------------------------------------------------------------------------------- accuracy against time
+FRONTIER_METHODS = ("lgclip", "llm_only", "text_zero_shot", "hybrid")
+
+
+def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = FRONTIER_METHODS) -> pd.DataFrame:
+    """One row per LGCLIP run (``lgclip.json``): its settings (input size, scales, encoder precision), its wall
+    time with the machine load, and the accuracy of ``methods`` - the accuracy/time frontier a reader chooses from.
+    Missing files are skipped."""
+    rows = []
+    for p in paths:
+        path = repo_path(p)
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        enc = r["manifest"]["models"]["image_encoder"]
+        loads = [v["loadavg_1m_5m_15m"][0] for v in r.get("timings_load", {}).values()]
+        rows.append({"run": str(p), "input_px": enc.get("input_size"), "scales": r["config"]["n_scales"],
+                     "precision": enc.get("precision", "fp32"), "n_test": r["n_test"],
+                     "time_s": r["timings_s"]["total"],
+                     "features_s": round(sum(v for k, v in r["timings_s"].items() if k.startswith("features")), 1),
+                     "max_load": max(loads) if loads else float("nan"),
+                     **{m: r["accuracy"].get(m) for m in methods}})
+    return pd.DataFrame(rows)

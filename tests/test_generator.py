@@ -62,7 +62,7 @@ def test_pipeline_folder_alone_gives_the_wrappers_28x28_pixels() -> None:
     direct = pipe(prompts, num_inference_steps=3, guidance_scale=3.0,
                   generator=[torch.Generator("cpu").manual_seed(s) for s in seeds]).images
     assert direct.shape == (2, 28, 28, 3) and direct.dtype == np.uint8
-    wrapped = load_offline_generator("fmnist", steps=3, guidance_scale=3.0).generate(prompts, seeds)
+    wrapped = load_offline_generator("fmnist", steps=3, guidance_scale=3.0, precision="fp32").generate(prompts, seeds)
     np.testing.assert_array_equal(direct, wrapped)
 
 
@@ -77,3 +77,17 @@ def test_bad_prompt_lists_are_clear_errors(prompts: object, match: str) -> None:
 def test_one_seed_per_prompt() -> None:
     with pytest.raises(BadInputError, match="one seed per prompt"):
         zoo.load("generator", profile="tiny").generate(["a", "b"], [0])
+
+
+def test_with_sampling_is_a_new_wrapper_and_names_its_precision() -> None:
+    from lgclip_core.generator import load_offline_generator
+
+    gen = load_offline_generator("lgclip-fmnist-ddpm", precision="fp32")
+    other = gen.with_sampling(steps=3, precision="bf16")
+    assert (gen.steps, gen.precision) != (3, "bf16") and (other.steps, other.precision) == (3, "bf16")
+    assert other.pipe is gen.pipe  # the same weights, no copy
+    assert "precision" not in gen.config() and other.config()["precision"] == "bf16"
+    a = gen.with_sampling(steps=3).generate(["A photo of a bag."], [0])
+    b = other.generate(["A photo of a bag."], [0])
+    assert a.shape == b.shape == (1, 28, 28, 3)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 4  # bf16 changes pixels by a few grey levels at most

@@ -45,6 +45,7 @@ class LGCLIPConfig:
     profile: str = "offline"
     dataset: str | None = None  # None: the profile's default
     backbone: str | None = None
+    input_size: int | None = None  # the encoder's input resolution in pixels (None: the zoo's, 112 for Lite0)
     generator: str | None = None
     prompt_writer: str | None = None
     n_test: int | None = None  # None: the whole test split; else a stratified subset
@@ -147,11 +148,26 @@ def top_n_by_text(scores: np.ndarray, n: int, pool: int, n_max: int) -> np.ndarr
     return np.concatenate(out)
 
 
+def _loader_takes(role: str, name: str | None, profile: str, parameter: str) -> bool:
+    """Whether the zoo's loader for (role, name, profile) has a keyword ``parameter``."""
+    module, func = zoo.resolve(role, name, profile).loader.split(":")
+    return parameter in inspect.signature(getattr(importlib.import_module(f"lgclip_core.{module}"), func)).parameters
+
+
+def _load_encoder(cfg: LGCLIPConfig) -> Any:
+    """The zoo's image encoder, at ``cfg.input_size`` where set (towers with a fixed input size refuse it)."""
+    if not cfg.input_size:
+        return zoo.load("image_encoder", cfg.backbone, cfg.profile)
+    if not _loader_takes("image_encoder", cfg.backbone, cfg.profile, "input_size"):
+        raise BadInputError(f"input_size={cfg.input_size}: the encoder of profile {cfg.profile!r} has a fixed input "
+                            "size (CLIP towers); leave --input-size out")
+    return zoo.load("image_encoder", cfg.backbone, cfg.profile, input_size=int(cfg.input_size))
+
+
 def _load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Any:
     """The zoo's generator; a loader that takes ``sampling`` (Stable Diffusion) gets the protocol's settings."""
-    module, func = zoo.resolve("generator", cfg.generator, cfg.profile).loader.split(":")
-    loader = getattr(importlib.import_module(f"lgclip_core.{module}"), func)
-    kw = {"sampling": dict(proto["lgclip.sampling"])} if "sampling" in inspect.signature(loader).parameters else {}
+    takes = _loader_takes("generator", cfg.generator, cfg.profile, "sampling")
+    kw = {"sampling": dict(proto["lgclip.sampling"])} if takes else {}
     return zoo.load("generator", cfg.generator, cfg.profile, **kw)
 
 
@@ -175,7 +191,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
         test = ds.stratified(cfg.n_test // len(ds.classnames) if cfg.n_test else None, seed=rng_seed)
         names = check_class_names(ds.prompt_names, min_classes=2)
         k = len(names)
-        encoder = zoo.load("image_encoder", cfg.backbone, cfg.profile)
+        encoder = _load_encoder(cfg)
         generator = _load_generator(cfg, proto)
         template_writer = zoo.load("prompt_writer", "template", cfg.profile)
         llm_writer = zoo.load("prompt_writer", cfg.prompt_writer, cfg.profile)
@@ -461,6 +477,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="1,000 test images and smaller ablations (~5 min)")
     p.add_argument("--n-per-class", type=int, default=10)
     p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--n-scales", type=int, default=10, help="scales of the multi-scale module (the paper: 10)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="encoder input resolution in pixels (default: the zoo's; EfficientNet-Lite0: 112)")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--protocol", default=None, choices=protocols.PROTOCOLS,
                    help="'authors': as the LGCLIP authors' released code; 'clean': ours (default: the profile's, "
@@ -472,12 +491,14 @@ def run(args: argparse.Namespace) -> int:
     from ..params import validate_run  # one-line errors in seconds for wrong values (types, ranges, names)
 
     validate_run("lgclip", profile=args.profile, dataset=args.dataset, backbone=args.backbone,
-                 n_per_class=args.n_per_class, n_test=args.n_test, seed=args.seed)
+                 n_per_class=args.n_per_class, n_test=args.n_test, seed=args.seed, n_scales=args.n_scales,
+                 input_size=args.input_size)
     for role, name in (("dataset", args.dataset), ("image_encoder", args.backbone)):
         if name:
             zoo.resolve(role, name, args.profile)  # unknown names fail fast, listing the registered ones
     kw = dict(profile=args.profile, dataset=args.dataset, backbone=args.backbone, n_per_class=args.n_per_class,
-              seed=args.seed, protocol=getattr(args, "protocol", None))
+              seed=args.seed, protocol=getattr(args, "protocol", None), n_scales=args.n_scales,
+              input_size=args.input_size)
     if args.n_test:
         kw["n_test"] = args.n_test
     if args.profile == "paper-shapes" and args.quick:  # few classes, images and steps; real resolutions

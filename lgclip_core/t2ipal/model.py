@@ -110,7 +110,7 @@ class JointSpace(nn.Module):
         gs, ls, grid = [], [], (0, 0)
         for i in tqdm(range(0, len(images), batch_size), desc="encode scenes", disable=not progress, leave=False):
             x = enc.normalize(to_float_batch(images[i:i + batch_size], size))
-            g, loc = enc.forward_features(x)
+            g, loc = enc.features(x)
             grid = tuple(loc.shape[-2:])
             loc = F.normalize(loc.flatten(2).transpose(1, 2).float(), dim=-1)
             gs.append(self._proj_image(F.normalize(g.float(), dim=-1)).cpu())

@@ -1,0 +1,37 @@
+"""Numeric precision of forward passes: bf16 autocast where the hardware computes bf16 natively, fp32 elsewhere."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import BadInputError
+
+PRECISIONS = ("fp32", "bf16")
+PRECISION_ENV = "LGCLIP_ENCODER_PRECISION"
+
+
+def native_bf16() -> bool:
+    """Whether this machine computes bf16 in hardware: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX
+    (elsewhere bf16 autocast is emulated and slower than fp32, so it is never the automatic choice)."""
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = {w for line in f if line.startswith("flags") for w in line.split()}
+    except OSError:  # not Linux: no reliable way to tell, so fp32
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str | None = None, env: str = PRECISION_ENV) -> str:
+    """``precision`` or ``$env`` ("auto" by default): "auto" is bf16 autocast where the hardware has native bf16
+    (bench/bench_lgclip.py measures the speed-up against fp32; the accuracy change is measured on the full test
+    set, see the book's efficiency chapter) and fp32 elsewhere."""
+    p = (precision or os.environ.get(env) or "auto").lower()
+    if p == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    if p not in PRECISIONS:
+        raise BadInputError(f"precision must be 'auto' or one of {PRECISIONS}, got {p!r} (argument or ${env})")
+    return p
