@@ -192,7 +192,7 @@ def speed_quality_curve(rows: Sequence[Mapping[str, Any]], path: str | Path | No
     data = {k: [r[k] for r in rows] for k in (x, y, hue, label)}
     with style():
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
-        sns.lineplot(data=data, x=x, y=y, hue=hue, marker="o", sort=False, ax=ax)
+        sns.lineplot(data=data, x=x, y=y, hue=hue, marker="o", ax=ax)
         for r in rows:
             ax.annotate(str(r[label]), (r[x], r[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_title(title, fontsize=10)

@@ -202,7 +202,7 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
 
     ``precision`` (or ``$LGCLIP_GENERATOR_PRECISION``): "auto" (default) runs the UNet under bf16 autocast
     where the hardware has native bf16 (2.1x the fp32 images/s on an AMX CPU, pixels within 7/255, mean 0.26),
-    fp32 elsewhere."""
+    fp32 elsewhere. ``steps`` (or ``$LGCLIP_GENERATOR_STEPS``): DPM-Solver steps, default the card's."""
     path = Path(path) if path else asset_path("lgclip-fmnist-generator")
     ASSETS["lgclip-fmnist-generator"].verify(path)  # an explicit copy too: its card's SHA-256s (IntegrityError)
     text_encoder, tokenizer = _minilm_parts()
@@ -214,7 +214,10 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
     defaults = card.get("sampling_defaults", {})
     weights = path / "unet" / "diffusion_pytorch_model.safetensors"
     revision = sha256_file(weights)[:16] if weights.exists() else "unsaved"
-    return Generator(pipe, name, revision, steps or int(defaults.get("steps", 20)),
+    steps = steps or int(os.environ.get("LGCLIP_GENERATOR_STEPS") or defaults.get("steps", 20))
+    if steps < 1:
+        raise BadInputError(f"generator steps must be >= 1, got {steps} (argument or $LGCLIP_GENERATOR_STEPS)")
+    return Generator(pipe, name, revision, steps,
                      float(guidance_scale if guidance_scale is not None else defaults.get("guidance_scale", 3.0)),
                      batch_size=100, precision=resolve_precision(precision, env="LGCLIP_GENERATOR_PRECISION"))
 

@@ -36,6 +36,9 @@ IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; e
 
 # %% tags=["parameters"]
 RESULTS_JSON = "results/lgclip/lgclip.json"  # an lgclip.json written by chapter 05 or `lgclip reproduce lgclip`
+FRONTIER_RUNS = ["results/offline/lgclip.json", "results/offline/frontier/112px-1scale/lgclip.json",
+                 "results/offline/frontier/224px-1scale/lgclip.json",
+                 "results/offline/frontier/fp32-112px/lgclip.json"]  # full-size runs at other settings
 
 # %%
 from lgclip_core.params import validate_parameters
@@ -164,6 +167,31 @@ display(Markdown(
     f"Text only: {text_only:.1%}; image prototypes only: {image_only:.1%}; best mix: w = {w_best} "
     f"({hw[w_best]:.1%}, {100 * (hw[w_best] - max(text_only, image_only)):+.1f} points over the better "
     f"single source)."))
+
+# %% [markdown]
+# ## What each setting costs: accuracy against time
+#
+# The ablations above change one thing on one run. The settings that cost the most time - the encoder's input
+# size, the number of crop scales, the encoder's numeric precision - were also run in full, each on all test
+# images, by `lgclip reproduce lgclip --input-size PX --n-scales S --out results/offline/frontier/NAME`
+# (`LGCLIP_ENCODER_PRECISION=fp32` for the fp32 point). Each point is one run; its time is the run's wall time
+# on a 2-core CPU (prompts and images came from the cache, so the times differ by the encoder's work), next to
+# the load average the machine had.
+
+# %%
+from lgclip_core import figures, report
+
+front = report.frontier_table(FRONTIER_RUNS)
+if front.empty:
+    print("no frontier runs yet: see the commands above")
+else:
+    rows = [{"method": m, "time_s": r["time_s"], "accuracy": r[m],
+             "setting": f"{r['input_px']}px/{r['scales']}s/{r['precision']}"}
+            for _, r in front.iterrows() for m in ("lgclip", "hybrid", "text_zero_shot")]
+    figures.speed_quality_curve(rows, x="time_s", y="accuracy", hue="method", label="setting",
+                                title="accuracy vs run time (labels: input px / scales / precision)")
+    plt.show()
+    display(front.drop(columns="run").round(4))
 
 # %% [markdown]
 # ## Where these numbers come from

@@ -98,6 +98,11 @@ if path.exists():
         display((100 * acc).round(2))
         choices = pd.DataFrame({name: r["protocol"]["choices"] for name, r in by_protocol.items()})
         display(choices.astype(str))
+        models = pd.DataFrame({name: {"encoder": r.get("image_encoder"), "generator": r.get("generator")}
+                               for name, r in by_protocol.items()})
+        display(Markdown("The models each run used (a run written before the encoder and generator settings "
+                         "changed says so here: compare such columns with care):"))
+        display(models.astype(str))
     else:
         display(Markdown(f"`{path.name}` was written by a run of one protocol only "
                          f"(`{result.get('protocol', {}).get('name', 'unnamed')}`): run the other with "

@@ -226,3 +226,18 @@ def test_t2ipal_method_table_reads_mean_std_and_seeds():
     assert table.loc["t2ipal", "mAP"] == f"{mean:.2f} ± {std:.2f}"
     assert table.loc["tai", "mAP per seed"].count(",") == len(results["map_per_seed"]["tai"]) - 1
     assert set(report.t2ipal_method_table(results, METHOD_ORDER).index) == set(results["map"])
+
+
+def test_frontier_runs_are_their_own_table_not_report_rows() -> None:
+    """Runs under results/offline/frontier/ (other settings of the same method) feed the accuracy/time frontier
+    and are not counted again as the offline reproduction."""
+    committed = "results/offline/lgclip.json"
+    front = report.frontier_table([committed, "results/offline/frontier/no-such-run/lgclip.json"])
+    assert len(front) == 1  # a missing run is skipped
+    row = front.iloc[0]
+    result = json.loads(report.repo_path(committed).read_text())
+    assert row["lgclip"] == result["accuracy"]["lgclip"] and row["time_s"] == result["timings_s"]["total"]
+    assert row["scales"] == result["config"]["n_scales"] and row["input_px"] == 112
+    ours = report.collect_results("results")
+    lg = ours[(ours.profile == "offline") & (ours.paper == "lgclip") & (ours.method == "lgclip")]
+    assert len(lg) == 1, lg  # the frontier runs did not add rows

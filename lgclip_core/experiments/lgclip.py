@@ -442,8 +442,12 @@ def merge_protocol_results(previous: dict[str, Any] | None, result: dict[str, An
 
 
 def _headline(result: dict[str, Any]) -> dict[str, Any]:
+    """A protocol's accuracies with the models that produced them (runs of different protocols may be from
+    different days: the encoder's precision or the generator's steps say whether they are comparable)."""
+    models = result.get("manifest", {}).get("models", {})
     return {"protocol": result["protocol"], "accuracy": {k: result["accuracy"][k] for k in ACCURACY_KEYS
-                                                         if k in result["accuracy"]}}
+                                                         if k in result["accuracy"]},
+            "image_encoder": models.get("image_encoder"), "generator": models.get("generator")}
 
 
 def _write_outputs(out: Path, result: dict[str, Any], pred: np.ndarray, y: np.ndarray, images: np.ndarray,
