@@ -174,9 +174,9 @@ display(Markdown(
 # The ablations above change one thing on one run. The settings that cost the most time - the encoder's input
 # size, the number of crop scales, the encoder's numeric precision - were also run in full, each on all test
 # images, by `lgclip reproduce lgclip --input-size PX --n-scales S --out results/offline/frontier/NAME`
-# (`LGCLIP_ENCODER_PRECISION=fp32` for the fp32 point). Each point is one run; its time is the run's wall time
-# on a 2-core CPU (prompts and images came from the cache, so the times differ by the encoder's work), next to
-# the load average the machine had.
+# (`LGCLIP_ENCODER_PRECISION=fp32` for the fp32 point). Each point is one run on a 2-core CPU; its time is the
+# part of the run's wall time that depends on the setting (everything but loading models, writing prompts and
+# generating images, which every setting shares), next to the highest load average the machine had.
 
 # %%
 from lgclip_core import figures, report
@@ -185,11 +185,11 @@ front = report.frontier_table(FRONTIER_RUNS)
 if front.empty:
     print("no frontier runs yet: see the commands above")
 else:
-    rows = [{"method": m, "time_s": r["time_s"], "accuracy": r[m],
+    rows = [{"method": m, "setting_s": r["setting_s"], "accuracy": r[m],
              "setting": f"{r['input_px']}px/{r['scales']}s/{r['precision']}"}
             for _, r in front.iterrows() for m in ("lgclip", "hybrid", "text_zero_shot")]
-    figures.speed_quality_curve(rows, x="time_s", y="accuracy", hue="method", label="setting",
-                                title="accuracy vs run time (labels: input px / scales / precision)")
+    figures.speed_quality_curve(rows, x="setting_s", y="accuracy", hue="method", label="setting",
+                                title="accuracy vs seconds of the run (labels: input px / scales / precision)")
     plt.show()
     display(front.drop(columns="run").round(4))
 
