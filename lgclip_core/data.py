@@ -79,7 +79,8 @@ def _read_idx(path: Path) -> np.ndarray:
         data = f.read()
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+        raise BadInputError(f"{path} is not an unsigned-byte IDX file; point it at Fashion-MNIST's "
+                            "*-ubyte(.gz) files (reinstall the fashion-mnist asset if they are damaged)")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
