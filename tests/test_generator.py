@@ -11,7 +11,8 @@ import pytest
 from lgclip_core import zoo
 from lgclip_core.errors import BadInputError
 from lgclip_core.generator import GENERATOR_CARD, load_offline_generator
-from lgclip_core.generator_training import CONFIGS, TrainConfig, build_captions, train
+from lgclip_core.generator.captions import build_captions
+from lgclip_core.generator.training import CONFIGS, TrainConfig, train
 
 
 def test_tiny_training_runs_resumes_and_exports(tmp_path: Path) -> None:
