@@ -334,3 +334,46 @@ def t2ipal_method_table(results: dict[str, Any], order: Iterable[str]) -> pd.Dat
                          "OF1 (top-3)": [pm("of1", m) for m in methods],
                          "mAP per seed": [", ".join(f"{100 * v:.2f}" for v in results["map_per_seed"][m])
                                           for m in methods]}, index=methods)
+
+
+def zoo_table(profile: str) -> pd.DataFrame:
+    """One row per role of the zoo: each profile's default backend, all registered names, and what the default
+    of ``profile`` is (its description)."""
+    from . import zoo
+
+    return pd.DataFrame([{"role": role, **{f"{p} default": zoo.PROFILES[p][role] for p in zoo.PROFILES},
+                          "all registered": ", ".join(names),
+                          f"{profile}: what it is": zoo.resolve(role, profile=profile).description}
+                         for role, names in zoo.list_backends().items()]).set_index("role")
+
+
+def reproduction_findings(table: pd.DataFrame) -> list[str]:
+    """Markdown bullets on a ``comparison_table`` of LGCLIP: how many paper numbers our paper-profile runs cover,
+    ours minus the paper where both exist, and offline LGCLIP against offline text zero-shot."""
+    n_paper = int(table[PAPER_COL].notna().sum())
+    both = table.dropna(subset=[PAPER_COL, OURS_PAPER_COL])
+    lines = [f"* The paper's table has **{n_paper}** numbers for these methods; our paper-profile runs cover "
+             f"**{len(both)}** of them."]
+    if len(both):
+        d = both["ours (paper profile) - paper"]
+        lines.append(f"* Where both exist, ours minus the paper: mean {d.mean():+.2f} points, range "
+                     f"[{d.min():+.2f}, {d.max():+.2f}].")
+    else:
+        lines.append("* No paper-profile run exists yet, so no paper number is checked here; `how_to_run` gives the "
+                     "GPU commands.")
+    off = table.dropna(subset=[OURS_OFFLINE_COL]).groupby("method")[OURS_OFFLINE_COL].mean()
+    if {"lgclip", "text_zero_shot"} <= set(off.index):
+        verdict = "above" if off["lgclip"] > off["text_zero_shot"] else "below"
+        lines.append(f"* Offline, LGCLIP reaches {off['lgclip']:.2f}% and is {verdict} the offline text zero-shot "
+                     f"baseline ({off['text_zero_shot']:.2f}%), measured on the same test images.")
+    return lines
+
+
+def provenance(files: pd.DataFrame) -> pd.DataFrame:
+    """Profile, dataset and environment from the manifest of every found file of ``expected_files``."""
+    rows = []
+    for f in files[files.status == "found"].file:
+        data = json.loads(repo_path(f).read_text())
+        rows.append({"file": f, "profile": data.get("profile", "?"), "dataset": data.get("dataset", "?"),
+                     "environment": (data.get("manifest") or {}).get("environment", {})})
+    return pd.DataFrame(rows, columns=["file", "profile", "dataset", "environment"])

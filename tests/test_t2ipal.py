@@ -277,3 +277,24 @@ def test_experiment_tiny_profile_both_data_paths(tmp_path: Path) -> None:
                   methods=["zero_shot", "t2ipal"])
     res2 = run_experiment(s2, None, progress=False)
     assert res2["data"]["n_test_scenes"] == 2 and len(res2["classnames"]) == 20
+
+
+def test_filter_keeps_each_captions_source() -> None:
+    vocab = ClassVocabulary(["shirt", "dress"])
+    kept = filter_captions(["a shirt.", "a cat.", "a dress.", "a shirt."], vocab,
+                           sources=["template", "template", "LLM", "LLM"])
+    assert kept.texts == ["a shirt.", "a dress."] and kept.sources == ["template", "LLM"]
+    with pytest.raises(BadInputError, match="one source per caption"):
+        filter_captions(["a shirt."], vocab, sources=[])
+
+
+def test_context_reading_of_the_initial_prompt(tiny_joint: JointSpace) -> None:
+    from lgclip_core.t2ipal.model import PromptLearner, context_drift, nearest_tokens
+
+    te = tiny_joint.text_encoder
+    ids = te.token_ids(["photo"])[0][0, 1:2]
+    assert "photo" in "".join(nearest_tokens(te, te.input_embeddings(ids)))  # a token's own row is nearest
+    learner = PromptLearner(tiny_joint, ["a", "b"], n_ctx=4)
+    drift = context_drift(learner, learner)
+    assert drift["ctx_global"]["cosine to the initial context"] == [1.0] * 4
+    assert len(drift["ctx_local"]["nearest tokens"]) == 4

@@ -283,12 +283,15 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
     # -- captions -> labels ----------------------------------------------------------------------------
     with timer("captions"):
         written = template_captions(vocab, s.n_template, s.data_seed, max_items=s.max_items)
+        sources = ["template"] * len(written)
         if s.n_llm > 0:
             writer = zoo.load("prompt_writer", profile=s.profile)
             models["caption_writer"] = {k: v for k, v in writer.config().items() if k in ("name", "model",
                                                                                            "gguf_sha256", "revision")}
-            written += llm_captions(writer, vocab, s.n_llm, s.data_seed, s.max_items, cache=cache, progress=progress)
-        captions = filter_captions(written, vocab, max_items=s.max_items if s.composed else len(classnames))
+            from_llm = llm_captions(writer, vocab, s.n_llm, s.data_seed, s.max_items, cache=cache, progress=progress)
+            written, sources = written + from_llm, sources + ["LLM"] * len(from_llm)
+        captions = filter_captions(written, vocab, max_items=s.max_items if s.composed else len(classnames),
+                                   sources=sources)
         captions.stats["from_templates"] = s.n_template
         captions.stats["from_llm"] = s.n_llm
     if len(captions) == 0:
@@ -327,6 +330,20 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
         text_feats = FeatureSet(arr["pooled"], arr["tokens"], captions.targets, mask=arr["mask"], source="text")
     return Prepared(s, joint, classnames, captions, renders, prompts, np.asarray(rclasses), groups, test,
                     test_feats, text_feats, models, timer, cache, vocab, proto)
+
+
+def single_item_zero_shot(prep: Prepared, n: int = 1000) -> float:
+    """Top-1 of the joint space on ``n`` real single test items of the profile's dataset (a seeded draw), each
+    classified by its nearest prompt "a photo of a {class}.": a quick check that the joint space is usable."""
+    from .. import zoo
+    from ..metrics import top1_accuracy
+
+    ds = zoo.load("dataset", prep.settings.dataset, profile=prep.settings.profile, split="test")
+    idx = np.random.default_rng(prep.settings.data_seed).choice(len(ds), min(n, len(ds)), replace=False)
+    images = ds.images[idx] if isinstance(ds.images, np.ndarray) else [ds.images[i] for i in idx]
+    g, _, _ = prep.joint.encode_images(images, size=112)
+    text = prep.joint.encode_texts([f"a photo of a {c}." for c in prep.classnames])
+    return float(top1_accuracy(g @ text.T, ds.labels[idx]))
 
 
 # --------------------------------------------------------------------------------------------- methods
@@ -370,6 +387,41 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     record.update(epoch_losses=state["_epoch_losses"].tolist(), step_losses=state["_step_losses"].tolist(),
                   train_seconds=float(state["_train_seconds"][0]), n_train=int(state["_n_train"][0]))
     return model, record
+
+
+def describe_methods(prep: Prepared, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per method of ``METHOD_ORDER``: which parts of the one T2I-PAL model it switches on, what it is
+    trained on and how many parameters it trains."""
+    from ..t2ipal.model import METHODS, T2IPAL
+
+    rows = []
+    for m in METHOD_ORDER:
+        cfg = METHODS[m]
+        model = T2IPAL(prep.joint, prep.classnames, cfg, seed=seed)
+        trained = "—" if not model.trainable_parameters() else \
+            ("caption text" if m in TEXT_TRAINED else "generated scenes")
+        rows.append({"method": m, "learned prompts": cfg.learn_prompts, "local branch": cfg.use_local,
+                     "heatmap weighting": cfg.use_heatmap and cfg.use_local, "prototypes": cfg.use_prototypes,
+                     "adapter": cfg.use_adapter, "trained on": trained,
+                     "trainable parameters": model.describe()["n_trainable"]})
+    return rows
+
+
+def heatmap_examples(prep: Prepared, model: T2IPAL, n: int, seed: int) -> dict[str, Any]:
+    """``n`` real test scenes drawn with ``seed``: their images, targets, the model's scores and its class-wise
+    heatmaps upsampled (bilinear) to the scene's size, ``heatmaps`` (n, C, H, W)."""
+    import torch
+    import torch.nn.functional as F
+
+    picks = np.random.default_rng(seed).choice(len(prep.test), size=n, replace=False)
+    feats = prep.test_feats
+    heat = model.heatmaps(torch.from_numpy(feats.local_feats[picks]), feats.grid)
+    with torch.no_grad():
+        scores = model(*feats.batch(picks)[:3]).numpy()
+    images = [prep.test.images[i] for i in picks]
+    up = np.stack([F.interpolate(torch.from_numpy(h[None]), size=img.shape[:2], mode="bilinear",
+                                 align_corners=False)[0].numpy() for h, img in zip(heat, images, strict=True)])
+    return {"images": images, "targets": prep.test.targets[picks], "scores": scores, "heatmaps": up}
 
 
 def score(scores: np.ndarray, targets: np.ndarray, protocol: protocols.Protocol | None = None) -> dict[str, Any]:
