@@ -1,5 +1,6 @@
-"""Generator metrics on image features: classification accuracy score (CAS), Frechet distances, prompt sensitivity
-and sampling throughput (``experiments/generator.py`` computes the features with the classifier's encoder).
+"""Generator metrics on image features: classification accuracy score (CAS), Frechet distance, throughput.
+
+Also prompt sensitivity; ``experiments/generator.py`` computes the features with the classifier's encoder.
 
 CAS: a logistic regression trained on features of REAL train images classifies generated images as their
 prompt's class. FD(generated, test) is compared with FD(train, test), the floor for the same sample size.

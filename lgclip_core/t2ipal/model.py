@@ -1,5 +1,7 @@
-"""T2I-PAL's model: a frozen "CLIP", learned prompts (global + local), class-wise heatmaps, learnable class
-prototypes and a residual adapter mixed with CLIP's prior by ``alpha``.
+"""T2I-PAL's model: multi-label scores from a frozen "CLIP" with learned prompts, heatmaps, prototypes, adapter.
+
+The prompts are global + local, the heatmaps class-wise, the class prototypes learnable, and the residual adapter
+is mixed with CLIP's prior by ``alpha``.
 
 There is no official T2I-PAL code; each choice below is ours and says why. Where the code T2I-PAL builds on
 (TaI-DPT, CLIP-Adapter) does otherwise, ``protocol="authors"`` follows it (``configure``; the registry is
