@@ -285,7 +285,7 @@ def titled_images(images: Sequence[np.ndarray], titles: Sequence[str], rows: int
                   scale: float = 1.8, path: str | Path | None = None) -> Any:
     """A grid of images (uint8, grey or RGB) with a title over each one."""
     cols = int(np.ceil(len(images) / rows))
-    fig, axes = plt.subplots(rows, cols, figsize=(scale * cols, (scale + 0.5) * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(scale * cols, (scale + 0.7) * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
@@ -340,15 +340,16 @@ def scale_similarity(per_scale: np.ndarray, fused: np.ndarray, path: str | Path 
         return _finish(fig, path)
 
 
-def label_counts(targets: np.ndarray, names: Sequence[str], path: str | Path | None = None) -> Any:
+def label_counts(targets: np.ndarray, names: Sequence[str], item: str = "items", path: str | Path | None = None
+                 ) -> Any:
     """Multi-label targets (N, C): how many labels an item has, and how often each class is a label."""
     per_item = np.asarray(targets).sum(1).astype(int)
     k, counts = np.unique(per_item, return_counts=True)
     with style():
         fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 3.2))
         sns.barplot(x=k, y=counts, ax=a0, color="C0")
-        a0.set(xlabel="classes named", ylabel="items", title=f"{len(per_item)} items: {per_item.mean():.2f} "
-                                                              "labels on average")
+        a0.set(xlabel="classes named", ylabel=item, title=f"{len(per_item)} {item}: {per_item.mean():.2f} labels on "
+                                                          "average")
         sns.barplot(x=list(names), y=np.asarray(targets).sum(0), ax=a1, color="C0")
         a1.set_xticks(a1.get_xticks(), list(names), rotation=45, ha="right")
         a1.set_title("how often each class is a label")

@@ -341,7 +341,7 @@ def single_item_zero_shot(prep: Prepared, n: int = 1000) -> float:
     ds = zoo.load("dataset", prep.settings.dataset, profile=prep.settings.profile, split="test")
     idx = np.random.default_rng(prep.settings.data_seed).choice(len(ds), min(n, len(ds)), replace=False)
     images = ds.images[idx] if isinstance(ds.images, np.ndarray) else [ds.images[i] for i in idx]
-    g, _, _ = prep.joint.encode_images(images, size=112)
+    g, _, _ = prep.joint.encode_images(images, size=prep.joint.image_encoder.input_size)  # single items: its own size
     text = prep.joint.encode_texts([f"a photo of a {c}." for c in prep.classnames])
     return float(top1_accuracy(g @ text.T, ds.labels[idx]))
 
