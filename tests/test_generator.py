@@ -12,6 +12,7 @@ from lgclip_core import zoo
 from lgclip_core.errors import BadInputError
 from lgclip_core.generator import GENERATOR_CARD, load_offline_generator
 from lgclip_core.generator.captions import build_captions
+from lgclip_core.generator.card import write_model_card
 from lgclip_core.generator.training import CONFIGS, TrainConfig, train
 
 
@@ -78,3 +79,11 @@ def test_bad_prompt_lists_are_clear_errors(prompts: object, match: str) -> None:
 def test_one_seed_per_prompt() -> None:
     with pytest.raises(BadInputError, match="one seed per prompt"):
         zoo.load("generator", profile="tiny").generate(["a", "b"], [0])
+
+
+def test_the_committed_model_card_is_rendered_from_its_record(tmp_path: Path) -> None:
+    """README.md is written from lgclip_generator.json; a file changed since (a hash, a metric) shows here."""
+    committed = zoo.asset_path("lgclip-fmnist-generator")
+    (tmp_path / GENERATOR_CARD).write_text((committed / GENERATOR_CARD).read_text())
+    assert write_model_card(tmp_path).read_text() == (committed / "README.md").read_text(), \
+        "the model card is stale: run generator.card.write_model_card on the committed pipeline"
