@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checkout import checkout, checkout_candidates
 from .errors import BadInputError
 
 __all__ = ["course_dir", "assignment_ids", "release", "stage_submissions", "grade",
@@ -37,8 +38,9 @@ PROFILE_ENV = "LGCLIP_ASSIGNMENT_PROFILE"  # the notebooks' demo cells read it; 
 
 
 def course_dir() -> Path:
-    """The checkout's nbgrader course directory ``assignments/`` (sources with solutions, release)."""
-    return Path(__file__).resolve().parent.parent / "assignments"
+    """The checkout's nbgrader course directory ``assignments/`` (sources with solutions, release): the sources
+    ship with the repository, not the package, so a wheel install names its clone in ``$LGCLIP_CHECKOUT``."""
+    return checkout() / "assignments"
 
 
 def assignment_ids(course: str | os.PathLike | None = None) -> list[str]:
@@ -302,7 +304,7 @@ def grade(submissions: str | os.PathLike, course: str | os.PathLike, assignments
           timeout: int = 120) -> Path:
     """Grade a class: stage, ``nbgrader autograde``, ``generate_feedback``, export; returns the gradebook CSV."""
     course = Path(course).resolve()
-    if course == course_dir().resolve():
+    if any(course == (root / "assignments").resolve() for root in checkout_candidates()):
         raise BadInputError("--course must not be the repository's assignments/ folder: student work would land "
                             "next to the solutions; pass a new folder, e.g. --course ~/lgclip-course")
     _new_course(course)

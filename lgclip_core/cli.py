@@ -15,8 +15,8 @@ from collections.abc import Sequence
 # subcommand -> (module that defines add_arguments(parser) and run(args), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("lgclip_core.assets_check", "check and print every offline asset"),
-    "train-generator": ("lgclip_core.generator_training", "train the offline text-to-image generator"),
-    "eval-generator": ("lgclip_core.generator_eval", "measure the offline generator (CAS, FD, throughput)"),
+    "train-generator": ("lgclip_core.generator.training", "train the offline text-to-image generator"),
+    "eval-generator": ("lgclip_core.experiments.generator", "measure the offline generator (CAS, FD, throughput)"),
     "reproduce": ("lgclip_core.experiments", "reproduce a paper: `lgclip reproduce lgclip|t2ipal ...`"),
     "assignments": ("lgclip_core.assignments", "course assignments on nbgrader: release, grade a class"),
 }

@@ -16,10 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .checkout import ENV as CHECKOUT_ENV
+from .checkout import REPOSITORY
 from .errors import MissingAssetError
 from .zoo import ASSETS
 
-REPOSITORY = "https://github.com/lgclip-book/lgclip-book"
 CHECKOUT = Path("/content/lgclip-book")  # Colab's working folder is /content
 _PIP_NO_DEPS = "pip install --no-deps "
 
@@ -51,5 +52,6 @@ def setup(checkout: str | os.PathLike = CHECKOUT) -> bool:
     root = Path(checkout)
     if not (root / "notebooks").is_dir():
         _run(["git", "clone", "-q", "--depth", "1", REPOSITORY, str(root)], "lgclip-book repository")
+    os.environ[CHECKOUT_ENV] = str(root.resolve())  # the book helpers read book/data, results/ from here
     os.chdir(root / "notebooks")
     return True

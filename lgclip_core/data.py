@@ -1,8 +1,9 @@
-"""Datasets: Fashion-MNIST offline (Debian IDX files), the paper's six datasets with the authors' (CoOp's) splits
-and class names, and procedural data for tests (tiny shapes; photo-sized images in CoOp's layout). Every loader
-returns an ``ImageDataset`` with uint8 images, int labels, class names and a written-down split protocol, so that
-the same test images are used by every method in a run, and its train split never shares an image with its test
-split (the real-image references are fit on train).
+"""Datasets: every loader returns an ``ImageDataset`` (uint8 images, labels, class names, split protocol).
+
+Fashion-MNIST offline (Debian IDX files), the paper's six datasets with the authors' (CoOp's) splits
+and class names, and procedural data for tests (tiny shapes; photo-sized images in CoOp's layout). The split
+protocol is written down so that the same test images are used by every method in a run, and a train split never
+shares an image with its test split (the real-image references are fit on train).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def _read_idx(path: Path) -> np.ndarray:
         data = f.read()
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+        raise BadInputError(f"{path} is not an unsigned-byte IDX file; point it at Fashion-MNIST's "
+                            "*-ubyte(.gz) files (reinstall the fashion-mnist asset if they are damaged)")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 

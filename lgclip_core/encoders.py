@@ -1,4 +1,4 @@
-"""Image towers (global + local features), text towers, and LGCLIP's training-free multi-scale module.
+"""Image towers (global + local features) and text towers behind one interface, for every profile.
 
 Every image encoder takes images as uint8 arrays ((N,H,W) grey or (N,H,W,3) RGB, or a list of such arrays of any
 size) and returns L2-normalised float32 features ``(N, D)``; ``encode_local`` returns the spatial map

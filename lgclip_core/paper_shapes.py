@@ -272,32 +272,32 @@ def load_generator(name: str, steps: int | None = None, guidance_scale: float = 
 
 
 # --------------------------------------------------------------------------------------------- encoders
-def load_image_encoder(name: str, arch: str) -> Any:
-    """open_clip ``arch`` image tower, random weights (``pretrained=None``), metered per image."""
+def _load_tower(role: str, name: str, arch: str, loader: Callable[..., Any], method: str) -> Any:
+    """One open_clip tower of ``arch`` with random weights (``pretrained=None``, seeded), its parameters counted and
+    ``method`` metered per input (the first argument's batch size)."""
     import torch
 
     from .efficiency import count_parameters
-    from .encoders import load_open_clip_image
 
     torch.manual_seed(SEED)
-    enc = _loading("image_encoder", lambda: load_open_clip_image(name, arch, None), arch=arch)
-    METER.roles["image_encoder"]["load"]["parameters"] = count_parameters(enc)
-    METER.wrap(enc, "forward_features", "image_encoder", lambda x, *a, **k: x.shape[0])
+    enc = _loading(role, lambda: loader(name, arch, None), arch=arch)
+    METER.roles[role]["load"]["parameters"] = count_parameters(enc)
+    METER.wrap(enc, method, role, lambda x, *a, **k: x.shape[0])
     return enc
+
+
+def load_image_encoder(name: str, arch: str) -> Any:
+    """open_clip ``arch`` image tower, random weights, metered per image."""
+    from .encoders import load_open_clip_image
+
+    return _load_tower("image_encoder", name, arch, load_open_clip_image, "forward_features")
 
 
 def load_text_encoder(name: str, arch: str) -> Any:
-    """open_clip ``arch`` text tower, random weights, metered per text."""
-    import torch
-
-    from .efficiency import count_parameters
+    """open_clip ``arch`` text tower, random weights, metered per text (``encode_embeddings``' embeddings)."""
     from .encoders import load_open_clip_text
 
-    torch.manual_seed(SEED)
-    enc = _loading("text_encoder", lambda: load_open_clip_text(name, arch, None), arch=arch)
-    METER.roles["text_encoder"]["load"]["parameters"] = count_parameters(enc)
-    METER.wrap(enc, "encode_embeddings", "text_encoder", lambda embeds, *a, **k: embeds.shape[0])
-    return enc
+    return _load_tower("text_encoder", name, arch, load_open_clip_text, "encode_embeddings")
 
 
 # -------------------------------------------------------------------------------------------- the LLM

@@ -461,3 +461,21 @@ def diversity(prompts: Sequence[str]) -> float:
         return 0.0
     dists = [1.0 - len(a & b) / len(a | b) if a | b else 0.0 for a, b in itertools.combinations(sets, 2)]
     return float(sum(dists) / len(dists))
+
+
+COLOUR_WORDS = ("colo", "black", "white", "blue", "red", "grey", "gray", "brown", "green", "pink", "yellow", "dark",
+                "light")  # substrings: "colo" catches colour/color/coloured
+
+
+def format_statistics(prompts: dict[str, list[str]]) -> dict[str, str]:
+    """Whether the descriptions keep the paper's format, counted over all classes: how many start with
+    ``PREFIX``, their length in words, how many are distinct, how many mention a colour (``COLOUR_WORDS``)."""
+    flat = [(c, d) for c, texts in prompts.items() for d in texts]
+    if not flat:
+        raise BadInputError("format_statistics got no descriptions: pass {class name: [description, ...]}")
+    words = [len(d.split()) for _, d in flat]
+    starts = sum(d.startswith(PREFIX.format(c)) for c, d in flat) / len(flat)
+    colour = sum(any(w in d.lower() for w in COLOUR_WORDS) for _, d in flat) / len(flat)
+    return {"descriptions": f"{len(flat)}", f"start with '{PREFIX.format('{class}')}'": f"{starts:.1%}",
+            "mean words": f"{sum(words) / len(words):.1f}", "words (min–max)": f"{min(words)}–{max(words)}",
+            "distinct descriptions": f"{len({d for _, d in flat})}", "mention a colour word": f"{colour:.1%}"}

@@ -30,34 +30,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .checkout import checkout, checkout_candidates
 from .errors import BadInputError
 
 __all__ = ["PAPER_FILES", "EXPECTED", "LGCLIP_PAPER_METHODS", "repo_path", "paper_table", "collect_results",
            "rows_from_lgclip", "rows_from_t2ipal", "rows_from_generator", "expected_files", "comparison_table",
-           "format_comparison", "run_offline_quick", "LGCLIP_METHODS", "lgclip_method_table", "lgclip_paper_claims",
-           "lgclip_findings", "t2ipal_method_table"]
+           "format_comparison", "run_offline_quick", "GENERATED_METHODS", "REAL_LABEL_METHODS", "ABLATION_ROWS",
+           "LGCLIP_METHODS", "lgclip_method_table", "lgclip_paper_claims", "lgclip_findings", "t2ipal_method_table"]
 
 PAPER_FILES = {"lgclip": "book/data/paper_lgclip.csv", "t2ipal": "book/data/paper_t2ipal.csv"}
 COLUMNS = ["profile", "paper", "dataset", "backbone", "method", "metric", "value", "n_test", "file"]
 # The methods the LGCLIP paper reports (main table, ablation, and the text zero-shot context), in display order.
 LGCLIP_PAPER_METHODS = ("lgclip", "prototypes_only", "llm_only", "multiscale_only", "text_zero_shot")
-# Every accuracy key of an LGCLIP run -> (what it is, uses real labelled images, row of the paper's ablation table).
-# "{...}" fields are filled from the run's config (``lgclip_method_table``).
+# The accuracy keys of an LGCLIP run, in two groups: whether a method uses real labelled images is which group it is
+# in. "{...}" fields are filled from the run's config (``lgclip_method_table``).
+GENERATED_METHODS: dict[str, str] = {  # no real labelled image
+    "lgclip": "LGCLIP: LLM description + multi-scale",
+    "prototypes_only": "template prompt, single view",
+    "llm_only": "LLM description, single view",
+    "multiscale_only": "template prompt, multi-scale",
+    "lgclip_llm_per_image": "LGCLIP, description i for image i",
+    "lgclip_3_prototypes": "LGCLIP, 3 k-means prototypes per class from N_MAX images",
+    "lgclip_centered": "LGCLIP, each domain's mean removed (transductive: uses the unlabelled test batch)",
+    "text_zero_shot": "text zero-shot (class prompts in a joint text-image space)",
+    "hybrid": "image prototypes + text zero-shot, weight {hybrid_weight}",
+}
+REAL_LABEL_METHODS: dict[str, str] = {  # the references that use real labelled images
+    "real_1shot": "1 real image per class as prototype",
+    "real_10shot": "10 real images per class, mean",
+    "real_class_means": "mean of {real_per_class} real images per class",
+    "linear_probe_real": "logistic regression on real features",
+}
+# the methods that are rows of the paper's ablation table -> the row's name there
+ABLATION_ROWS = {"lgclip": "LLM + multi-scale", "prototypes_only": "prototypes only", "llm_only": "+ LLM",
+                 "multiscale_only": "+ multi-scale"}
+# key -> (what it is, uses real labelled images, row of the paper's ablation table)
 LGCLIP_METHODS: dict[str, tuple[str, bool, str]] = {
-    "lgclip": ("LGCLIP: LLM description + multi-scale", False, "LLM + multi-scale"),
-    "prototypes_only": ("template prompt, single view", False, "prototypes only"),
-    "llm_only": ("LLM description, single view", False, "+ LLM"),
-    "multiscale_only": ("template prompt, multi-scale", False, "+ multi-scale"),
-    "lgclip_llm_per_image": ("LGCLIP, description i for image i", False, ""),
-    "lgclip_3_prototypes": ("LGCLIP, 3 k-means prototypes per class from N_MAX images", False, ""),
-    "lgclip_centered": ("LGCLIP, each domain's mean removed (transductive: uses the unlabelled test batch)",
-                        False, ""),
-    "text_zero_shot": ("text zero-shot (class prompts in a joint text-image space)", False, ""),
-    "hybrid": ("image prototypes + text zero-shot, weight {hybrid_weight}", False, ""),
-    "real_1shot": ("1 real image per class as prototype", True, ""),
-    "real_10shot": ("10 real images per class, mean", True, ""),
-    "real_class_means": ("mean of {real_per_class} real images per class", True, ""),
-    "linear_probe_real": ("logistic regression on real features", True, ""),
+    **{m: (what, False, ABLATION_ROWS.get(m, "")) for m, what in GENERATED_METHODS.items()},
+    **{m: (what, True, "") for m, what in REAL_LABEL_METHODS.items()},
 }
 MULTILABEL_METRICS = {"map": "mAP", "cf1": "CF1", "of1": "OF1"}  # t2ipal.json key -> metric name
 # (pattern under the results folder, command that writes it)
@@ -72,19 +82,19 @@ EXPECTED = [
 
 
 def repo_path(relative: str | os.PathLike) -> Path:
-    """Resolve a repository-relative path: in the package's checkout (an editable install), else from a notebook's
-    folder (cwd ``notebooks/``, as in Colab's clone), else from the cwd; an absolute path is returned as it is.
-    The checkout comes first so that a chapter's own output folder (``notebooks/results/``) never shadows the
-    repository's ``results/``. Falls back to the checkout's path."""
+    """Resolve a repository-relative path: in the repository checkout (``checkout.checkout``: ``$LGCLIP_CHECKOUT``,
+    an editable install's folder, or the working folder or its parent), else from a notebook's folder (cwd
+    ``notebooks/``), else from the cwd; an absolute path is returned as it is. The checkout comes first so that a
+    chapter's own output folder (``notebooks/results/``) never shadows the repository's ``results/``. A path found
+    nowhere is the checkout's (``MissingAssetError`` naming ``$LGCLIP_CHECKOUT`` when there is no checkout)."""
     rel = Path(relative)
     if rel.is_absolute():
         return rel
-    checkout = Path(__file__).resolve().parent.parent
-    candidates = [checkout / rel, Path.cwd().parent / rel, Path.cwd() / rel]
+    candidates = [*(root / rel for root in checkout_candidates()), Path.cwd().parent / rel, Path.cwd() / rel]
     for c in candidates:
         if c.exists():
             return c
-    return checkout / rel
+    return checkout() / rel
 
 
 # ------------------------------------------------------------------------------------------- the papers
@@ -363,3 +373,46 @@ def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = 
                      "max_load": max(loads) if loads else float("nan"),
                      **{m: r["accuracy"].get(m) for m in methods}})
     return pd.DataFrame(rows)
+
+
+def zoo_table(profile: str) -> pd.DataFrame:
+    """One row per role of the zoo: each profile's default backend, all registered names, and what the default
+    of ``profile`` is (its description)."""
+    from . import zoo
+
+    return pd.DataFrame([{"role": role, **{f"{p} default": zoo.PROFILES[p][role] for p in zoo.PROFILES},
+                          "all registered": ", ".join(names),
+                          f"{profile}: what it is": zoo.resolve(role, profile=profile).description}
+                         for role, names in zoo.list_backends().items()]).set_index("role")
+
+
+def reproduction_findings(table: pd.DataFrame) -> list[str]:
+    """Markdown bullets on a ``comparison_table`` of LGCLIP: how many paper numbers our paper-profile runs cover,
+    ours minus the paper where both exist, and offline LGCLIP against offline text zero-shot."""
+    n_paper = int(table[PAPER_COL].notna().sum())
+    both = table.dropna(subset=[PAPER_COL, OURS_PAPER_COL])
+    lines = [f"* The paper's table has **{n_paper}** numbers for these methods; our paper-profile runs cover "
+             f"**{len(both)}** of them."]
+    if len(both):
+        d = both["ours (paper profile) - paper"]
+        lines.append(f"* Where both exist, ours minus the paper: mean {d.mean():+.2f} points, range "
+                     f"[{d.min():+.2f}, {d.max():+.2f}].")
+    else:
+        lines.append("* No paper-profile run exists yet, so no paper number is checked here; `how_to_run` gives the "
+                     "GPU commands.")
+    off = table.dropna(subset=[OURS_OFFLINE_COL]).groupby("method")[OURS_OFFLINE_COL].mean()
+    if {"lgclip", "text_zero_shot"} <= set(off.index):
+        verdict = "above" if off["lgclip"] > off["text_zero_shot"] else "below"
+        lines.append(f"* Offline, LGCLIP reaches {off['lgclip']:.2f}% and is {verdict} the offline text zero-shot "
+                     f"baseline ({off['text_zero_shot']:.2f}%), measured on the same test images.")
+    return lines
+
+
+def provenance(files: pd.DataFrame) -> pd.DataFrame:
+    """Profile, dataset and environment from the manifest of every found file of ``expected_files``."""
+    rows = []
+    for f in files[files.status == "found"].file:
+        data = json.loads(repo_path(f).read_text())
+        rows.append({"file": f, "profile": data.get("profile", "?"), "dataset": data.get("dataset", "?"),
+                     "environment": (data.get("manifest") or {}).get("environment", {})})
+    return pd.DataFrame(rows, columns=["file", "profile", "dataset", "environment"])

@@ -31,7 +31,7 @@ from .cache import (
     sha256_file,
     verify_files,
 )
-from .errors import IntegrityError
+from .errors import IntegrityError, MissingAssetError
 from .zoo import asset_path
 
 __all__ = ["model_cache", "build_directory", "clip_tokenizer", "clip_tokenizer_files", "CLIP_VOCAB_SIZE"]
@@ -153,6 +153,7 @@ def clip_tokenizer() -> Any:
 
     tok = CLIPTokenizer.from_pretrained(clip_tokenizer_files(), local_files_only=True, model_max_length=77)
     if len(tok) != CLIP_VOCAB_SIZE or tok.vocab_size != CLIP_VOCAB_SIZE:
-        raise RuntimeError(f"CLIP tokenizer has {len(tok)} tokens, expected {CLIP_VOCAB_SIZE}; the BPE file of "
-                           "open_clip_torch is damaged: reinstall it (pip install --force-reinstall open_clip_torch)")
+        raise MissingAssetError("open_clip_torch's CLIP BPE vocabulary",
+                                "pip install --force-reinstall open_clip_torch",
+                                f"the tokenizer built from it has {len(tok)} tokens, expected {CLIP_VOCAB_SIZE}")
     return tok

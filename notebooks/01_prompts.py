@@ -49,14 +49,13 @@ validate_parameters(globals())  # a wrong value stops here, in seconds, with one
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from lgclip_core import zoo
+from lgclip_core import figures, zoo
 from lgclip_core.cache import default_cache
-from lgclip_core.prompts import ASPECTS, PREFIX, diversity, write_prompts
+from lgclip_core.prompts import ASPECTS, diversity, format_statistics, write_prompts
 
 if PROFILE == "auto":
     PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"
@@ -123,20 +122,7 @@ display(pd.DataFrame({"class": names, "template prompt": [templates[c][0] for c 
 # prefix is guaranteed by pre-filling; what the model adds is not. Counted over all descriptions:
 
 # %%
-flat = [(c, d) for c in names for d in llm[c]]
-starts = np.mean([d.startswith(PREFIX.format(c)) for c, d in flat])
-words = np.array([len(d.split()) for _, d in flat])
-mentions_aspect = {
-    "colour word": np.mean([any(w in d.lower() for w in ("colo", "black", "white", "blue", "red", "grey", "gray",
-                                                          "brown", "green", "pink", "yellow", "dark", "light"))
-                            for _, d in flat]),
-}
-fmt = pd.DataFrame({"value": [f"{len(flat)}", f"{starts:.1%}", f"{words.mean():.1f}",
-                              f"{words.min()}–{words.max()}", f"{len({d for _, d in flat})}",
-                              f"{mentions_aspect['colour word']:.1%}"]},
-                   index=["descriptions", "start with '{class}, which has'", "mean words", "words (min–max)",
-                          "distinct descriptions", "mention a colour word"])
-display(fmt)
+display(pd.Series(format_statistics(llm), name="value").to_frame())
 
 # %% [markdown]
 # ## Diversity: template vs LLM
@@ -154,11 +140,8 @@ div = pd.DataFrame({
     f"{N_DESCRIPTIONS} ImageNet templates": [diversity(imagenet[c]) for c in names],
     f"LLM ({writer.name})": [diversity(llm[c]) for c in names],
 }, index=names)
-display(div.style.format("{:.3f}"))
-ax = div.plot.bar(figsize=(9, 3.4), rot=40)
-ax.set_ylabel("mean pairwise Jaccard distance")
-ax.set_title(f"prompt diversity per class ({N_DESCRIPTIONS} prompts per class)", fontsize=10)
-plt.tight_layout()
+figures.per_class_bars(div.to_dict(), ylabel="mean pairwise Jaccard distance",
+                       title=f"prompt diversity per class ({N_DESCRIPTIONS} prompts per class)")
 plt.show()
 
 # %%

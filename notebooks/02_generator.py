@@ -61,7 +61,7 @@ from IPython.display import display
 
 from lgclip_core import figures, zoo
 from lgclip_core.generator import GENERATOR_CARD, load_offline_generator
-from lgclip_core.generator_training import build_captions
+from lgclip_core.generator.captions import build_captions
 from lgclip_core.prompts import write_prompts
 from lgclip_core.report import repo_path
 

@@ -84,10 +84,9 @@ cache = default_cache()
 llm = write_prompts(writer, names, n=N_DESCRIPTIONS, seed=SEED, cache=cache)
 sets = prompt_sets(names, llm, N_MAX)
 seeds = np.tile(np.arange(N_MAX), k)
-show = pd.DataFrame({mode: [rows[0][i] for i in range(min(3, N_MAX))] for mode, rows in sets.items()},
-                    index=pd.Index([f"{names[0]}, image {i} (seed {seeds[i]})" for i in range(min(3, N_MAX))]))
 pd.set_option("display.max_colwidth", None)
-display(show.T)
+display(pd.DataFrame({mode: rows[0][:3] for mode, rows in sets.items()},
+                     index=[f"{names[0]}, image {i} (seed {seeds[i]})" for i in range(min(3, N_MAX))]).T)
 
 # %% [markdown]
 # ## Rendering
@@ -106,22 +105,17 @@ for mode, rows in sets.items():
     timing[mode] = {"images": len(flat), "seconds": round(time.perf_counter() - t0, 2),
                     "chunks rendered": cache.misses - m0, "chunks from cache": cache.hits - h0}
 display(pd.DataFrame(timing).T)
-print(f"image array per mode: {images['template'].shape} {images['template'].dtype}")
 
 # %% [markdown]
 # ## The images
 #
-# Rows are classes, columns are seeds $0, 1, \dots$ — so a column shares its starting noise across classes.
-# First the real test images the prototypes will have to match (never used to build them):
+# First the real test images the prototypes will have to match (never used to build them), one column per
+# class. Then the generated ones: rows are classes, columns are seeds $0, 1, \dots$ — a column shares its
+# starting noise across classes.
 
 # %%
-rng = np.random.default_rng(SEED)
-real_idx = np.concatenate([rng.choice(np.flatnonzero(ds.labels == c), N_REAL, replace=False) for c in range(k)])
-real = ds.images[real_idx] if isinstance(ds.images, np.ndarray) else [ds.images[i] for i in real_idx]
-figures.image_grid(np.asarray(real), rows=k, labels=names, title=f"real {ds.name} test images")
+figures.class_samples(ds.images, ds.labels, names, per_class=N_REAL, seed=SEED, title=f"real {ds.name} test images")
 plt.show()
-
-# %%
 n_show = min(N_SHOWN, N_MAX)
 idx = np.concatenate([np.arange(c * N_MAX, c * N_MAX + n_show) for c in range(k)])
 titles = {"template": "template: 'A photo of a {class}.'", "llm_first": "LLM, first description for every image",
@@ -131,24 +125,23 @@ for mode in sets:
     plt.show()
 
 # %% [markdown]
-# How different are the modes? Pixel statistics per mode, computed over all rendered images (a crude but
-# model-free view; chapter 06 measures what matters, the accuracy each mode gives):
+# How different are the modes? Pixel statistics over all rendered images (crude but model-free; chapter 06
+# measures what matters, the accuracy each mode gives):
 
 # %%
-stats = pd.DataFrame({mode: {"mean intensity": float(x.mean()),
-                             "std across images of a class (mean over pixels)":
-                                 float(np.mean([x[c * N_MAX:(c + 1) * N_MAX].astype(np.float32).std(0).mean()
-                                                for c in range(k)])),
-                             "distinct images": len({im.tobytes() for im in x})}
-                      for mode, x in images.items()}).T
-display(stats.style.format(precision=2))
+spread = {mode: np.mean([x[c * N_MAX:(c + 1) * N_MAX].astype(np.float32).std(0).mean() for c in range(k)])
+          for mode, x in images.items()}
+display(pd.DataFrame({"mean intensity": {m: x.mean() for m, x in images.items()},
+                      "std across images of a class (mean over pixels)": spread,
+                      "distinct images": {m: len({im.tobytes() for im in x}) for m, x in images.items()}})
+        .style.format(precision=2))
 
 # %% [markdown]
 # ## Same prompt and seed → the same image
 #
 # The generator gives each image its own `torch.Generator` seeded with that image's seed, so an image cannot
 # depend on what else is in its batch. The cell renders a few images again without the cache, alone and in a
-# different batch, and compares them with the cached ones.
+# different batch, and compares them with the cached ones; then it times what the cache saves.
 
 # %%
 p0, p1 = sets["llm_first"][0][0], sets["llm_first"][k - 1][0]
@@ -159,19 +152,13 @@ alone = generator.generate([p0], [0])[0]
 t_one = time.perf_counter() - t0
 mixed = generator.generate([p1, p0], [1, 0])  # another batch, another order
 other_seed = generator.generate([p0], [1])[0]
-checks = pd.DataFrame({"identical": [np.array_equal(alone, cached0), np.array_equal(mixed[1], cached0),
-                                     np.array_equal(mixed[0], cached1), np.array_equal(other_seed, cached0)]},
-                      index=["class 0, seed 0: alone vs cached", "class 0, seed 0: in a mixed batch vs cached",
-                             f"class {k - 1}, seed 1: in a mixed batch vs cached",
-                             "class 0: seed 1 vs seed 0 (should differ)"])
-display(checks)
+display(pd.Series({"class 0, seed 0: alone vs cached": np.array_equal(alone, cached0),
+                   "class 0, seed 0: in a mixed batch vs cached": np.array_equal(mixed[1], cached0),
+                   f"class {k - 1}, seed 1: in a mixed batch vs cached": np.array_equal(mixed[0], cached1),
+                   "class 0: seed 1 vs seed 0 (should differ)": np.array_equal(other_seed, cached0)},
+                  name="identical").to_frame())
 
-# %% [markdown]
-# ## What the cache saves
-#
-# Rendering one class's chunk again from scratch against reading the same chunk back from the cache:
-
-# %%
+# Then rendering one class's chunk again from scratch against reading the same chunk back from the cache:
 chunk_prompts = sets["llm_first"][0]
 t0 = time.perf_counter()
 fresh = generator.generate(chunk_prompts, list(range(N_MAX)))

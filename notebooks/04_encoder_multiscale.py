@@ -59,9 +59,8 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
-from matplotlib.patches import Rectangle
 
-from lgclip_core import zoo
+from lgclip_core import figures, zoo
 from lgclip_core.multiscale import MultiScaleEncoder, crop_box, fusion_weights, hash_seed, multiscale_crops
 from lgclip_core.prototypes import PrototypeClassifier
 
@@ -99,20 +98,8 @@ crops = torch.cat([multiscale_crops([img], s, N_SCALES, encoder.input_size, SEED
                    for s in scales])
 boxes = [crop_box(img.shape[0], img.shape[1], s / N_SCALES,
                   torch.Generator().manual_seed(hash_seed(SEED, s, IMAGE_INDEX))) for s in scales]
-fig = plt.figure(figsize=(13, 3.6))
-ax0 = fig.add_axes([0.0, 0.05, 0.25, 0.85])
-ax0.imshow(img, cmap="gray" if img.ndim == 2 else None)
-cmap = plt.get_cmap("viridis")
-for s, (top, left, h, wd) in zip(scales, boxes, strict=True):
-    ax0.add_patch(Rectangle((left - 0.5, top - 0.5), wd, h, fill=False, lw=1.2, color=cmap(s / N_SCALES)))
-ax0.set_title(f"test image {IMAGE_INDEX} ({ds.classnames[ds.labels[IMAGE_INDEX]]}), crop boxes", fontsize=9)
-ax0.axis("off")
-cols = int(np.ceil(N_SCALES / 2))
-for j, s in enumerate(scales):
-    ax = fig.add_axes([0.28 + (j % cols) * 0.72 / cols, 0.5 - (j // cols) * 0.47, 0.68 / cols, 0.38])
-    ax.imshow(crops[j].permute(1, 2, 0).numpy())
-    ax.set_title(f"s={s}: {s / N_SCALES:.0%} area\nw={w[j]:.3f}", fontsize=8)
-    ax.axis("off")
+figures.crop_scales(img, boxes, crops.permute(0, 2, 3, 1).numpy(), w,
+                    title=f"test image {IMAGE_INDEX} ({ds.classnames[ds.labels[IMAGE_INDEX]]}), crop boxes")
 plt.show()
 print(f"crop sizes (h × w pixels of the {img.shape[0]}×{img.shape[1]} original): "
       + ", ".join(f"s={s}: {h}×{wd}" for s, (_, _, h, wd) in zip(scales, boxes, strict=True)))
@@ -127,20 +114,7 @@ print(f"crop sizes (h × w pixels of the {img.shape[0]}×{img.shape[1]} original
 ms = MultiScaleEncoder(encoder, N_SCALES, seed=SEED)
 per_scale = ms.encode_per_scale([img], start_index=IMAGE_INDEX)[:, 0]  # (S, D)
 fused = ms.fuse(per_scale[:, None])[0]
-sim = per_scale @ per_scale.T
-fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.3, 1]})
-a0.plot(scales, sim[-1], "o-", label="cosine to the full view (s = S)")
-a0.plot(scales, per_scale @ fused, "s-", label="cosine to the fused feature")
-a0.set_xlabel("scale s")
-a0.set_ylabel("cosine similarity")
-a0.legend(fontsize=8)
-a0.grid(alpha=0.3)
-im = a1.imshow(sim, cmap="viridis")
-a1.set_xticks(range(N_SCALES), scales)
-a1.set_yticks(range(N_SCALES), scales)
-a1.set_title("cosine similarity between scales", fontsize=10)
-fig.colorbar(im, ax=a1, fraction=0.046)
-fig.tight_layout()
+figures.scale_similarity(per_scale, fused)
 plt.show()
 
 # %% [markdown]
@@ -152,9 +126,8 @@ plt.show()
 rng = np.random.default_rng(SEED)
 ref_idx = np.concatenate([rng.choice(np.flatnonzero(ds.labels == c), N_CLASS_MEANS, replace=False)
                           for c in range(len(ds.classnames))])
-ref_idx = ref_idx[ref_idx != IMAGE_INDEX]
-ref_images = ds.images[ref_idx] if isinstance(ds.images, np.ndarray) else [ds.images[i] for i in ref_idx]
-means = PrototypeClassifier().fit(encoder.encode(ref_images), ds.labels[ref_idx])
+ref = ds.subset(ref_idx[ref_idx != IMAGE_INDEX])
+means = PrototypeClassifier().fit(encoder.encode(ref.images), ref.labels)
 scores = means.decision_function(np.vstack([per_scale, fused]))
 view = pd.DataFrame(scores, columns=ds.classnames,
                     index=[f"s={s}" for s in scales] + ["fused"]).round(3)

@@ -52,14 +52,11 @@ from lgclip_core.params import validate_parameters
 validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lgclip_core import report
+from lgclip_core import figures, report
 
 pd.set_option("display.max_colwidth", 120)
 
@@ -109,66 +106,26 @@ lgclip_table = report.comparison_table(paper, ours, "lgclip", methods=report.LGC
 display(report.format_comparison(lgclip_table).style.hide(axis="index"))
 
 # %%
-n_paper_rows = int(lgclip_table[report.PAPER_COL].notna().sum())
-n_reproduced = int((lgclip_table[report.PAPER_COL].notna() & lgclip_table[report.OURS_PAPER_COL].notna()).sum())
-lines = [f"* The paper's table has **{n_paper_rows}** numbers for these methods; our paper-profile runs cover "
-         f"**{n_reproduced}** of them."]
-both = lgclip_table.dropna(subset=[report.PAPER_COL, report.OURS_PAPER_COL])
-if len(both):
-    d = both["ours (paper profile) - paper"]
-    lines.append(f"* Where both exist, ours minus the paper: mean {d.mean():+.2f} points, range "
-                 f"[{d.min():+.2f}, {d.max():+.2f}].")
-else:
-    lines.append("* No paper-profile run exists yet, so no paper number is checked here; `how_to_run` gives the "
-                 "GPU commands.")
-off = lgclip_table.dropna(subset=[report.OURS_OFFLINE_COL]).groupby("method")[report.OURS_OFFLINE_COL].mean()
-if {"lgclip", "text_zero_shot"} <= set(off.index):
-    verdict = "above" if off["lgclip"] > off["text_zero_shot"] else "below"
-    lines.append(f"* Offline, LGCLIP reaches {off['lgclip']:.2f}% and is {verdict} the offline text zero-shot "
-                 f"baseline ({off['text_zero_shot']:.2f}%), measured on the same test images.")
-display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(report.reproduction_findings(lgclip_table))))
 
 # %%
-main = lgclip_table[(lgclip_table.method == "lgclip") & lgclip_table[report.PAPER_COL].notna()]
-datasets = list(dict.fromkeys(main.dataset))
-backbones = sorted(main.backbone.dropna().unique())
-fig, (a0, a1) = plt.subplots(1, 2, figsize=(14, 4.4), gridspec_kw={"width_ratios": [1.6, 1]})
-width = 0.8 / max(1, len(backbones))
-for j, bb in enumerate(backbones):
-    sub = main[main.backbone == bb].set_index("dataset")
-    x = np.arange(len(datasets)) + (j - (len(backbones) - 1) / 2) * width
-    a0.bar(x, [sub[report.PAPER_COL].get(d, np.nan) for d in datasets], width, alpha=0.55,
-           label=f"paper, {bb}")
-    a0.scatter(x, [sub[report.OURS_PAPER_COL].get(d, np.nan) for d in datasets], color="k", marker="D", s=18,
-               zorder=3, label="ours, paper profile" if j == 0 else None)
-a0.set_xticks(np.arange(len(datasets)), datasets, rotation=20)
-a0.set_ylabel("top-1 (%)")
-a0.set_title("LGCLIP: paper (quoted, unverified) and our paper-profile runs (diamonds)", fontsize=10)
-a0.legend(fontsize=7, ncol=2)
-offline_rows = ours[(ours.profile == "offline") & (ours.paper == "lgclip")]
-if len(offline_rows):
-    o = offline_rows.groupby("method", sort=False)["value"].mean()
-    zero_shot = ~o.index.str.startswith(("real_", "linear_probe"))
-    a1.barh(o.index, o.values, color=np.where(zero_shot, "#10b981", "0.7"))
-    a1.invert_yaxis()
-    a1.set_xlabel("top-1 (%)")
-    a1.set_title(f"Ours offline ({offline_rows.dataset.iloc[0]}): green = zero-shot, grey = uses real "
-                 "labelled images", fontsize=10)
-    a1.tick_params(axis="y", labelsize=8)
-else:
-    a1.axis("off")
-    a1.text(0.5, 0.5, "offline: not run", ha="center", va="center")
-fig.tight_layout()
+offline = ours[(ours.profile == "offline") & (ours.paper == "lgclip")]
+figures.paper_vs_ours(
+    lgclip_table[(lgclip_table.method == "lgclip") & lgclip_table[report.PAPER_COL].notna()], report.PAPER_COL,
+    report.OURS_PAPER_COL, offline.groupby("method", sort=False)["value"].mean().to_dict(),
+    f"Ours offline ({offline.dataset.iloc[0] if len(offline) else ''}): green = zero-shot, grey = uses real "
+    "labelled images", real_label_methods=[m for m, (_, real, _) in report.LGCLIP_METHODS.items() if real])
 plt.show()
 
 # %% [markdown]
 # ## T2I-PAL
 #
-# The notes give no per-dataset numbers for T2I-PAL itself (only "+3.47 mAP on average over the best prior
-# method"); `paper_t2ipal.csv` holds the zero-shot baselines it is compared with (ZSCLIP, TaI-DPT, CLIP RN50,
-# quoted from memory and unverified). Our T2I-PAL results come from `results/*/t2ipal.json`. Offline, the test
-# set is multi-label scenes composed from Fashion-MNIST test images, not VOC2007/COCO/NUS-WIDE, so offline rows
-# and the paper's rows do not line up; they are listed together for scale only.
+# The notes give no per-dataset numbers for T2I-PAL itself, only a mean mAP gain over the best prior method
+# (the row `t2ipal_gain_over_best_prior` below); `paper_t2ipal.csv` also holds the zero-shot baselines it is
+# compared with (ZSCLIP, TaI-DPT, CLIP RN50, quoted from memory and unverified). Our T2I-PAL results come from
+# `results/*/t2ipal.json`. Offline, the test set is multi-label scenes composed from Fashion-MNIST test images,
+# not VOC2007/COCO/NUS-WIDE, so offline rows and the paper's rows do not line up; they are listed together for
+# scale only.
 
 # %%
 t2_table = report.comparison_table(paper, ours, "t2ipal")
@@ -200,8 +157,4 @@ if quick is not None:
     m = quick["manifest"]
     print({"models": {k: v.get("name") for k, v in m["models"].items()}, "dataset": m["dataset"],
            "seeds": m["seeds"], "environment": m["environment"]})
-for f in files[files.status == "found"].file:
-    data = json.loads(report.repo_path(f).read_text())
-    man = data.get("manifest", {})
-    print(f"{f}: profile {data.get('profile', '?')}, dataset {data.get('dataset', '?')}, "
-          f"environment {man.get('environment', {})}")
+display(report.provenance(files).style.hide(axis="index"))

@@ -69,7 +69,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from lgclip_core.experiments.t2ipal import Settings, prepare
+from lgclip_core import figures
+from lgclip_core.experiments.t2ipal import Settings, prepare, single_item_zero_shot
 
 settings = Settings.sized(quick=True, profile=PROFILE, n_template=N_TEMPLATE, n_llm=N_LLM, n_test=N_TEST,
                           epochs=EPOCHS, seeds=SEEDS, data_seed=DATA_SEED)
@@ -91,17 +92,12 @@ print("models:", {k: v.get("name", v) if isinstance(v, dict) else v for k, v in 
 
 # %%
 cap = prep.captions
-stats = pd.Series(cap.stats, name="captions")
-display(stats.to_frame().T)
-from lgclip_core.t2ipal.captions import template_captions
-
-from_templates = set(template_captions(prep.vocab, N_TEMPLATE, DATA_SEED, max_items=settings.max_items))
-source = ["template" if t in from_templates else "LLM" for t in cap.texts]
-print(f"kept: {source.count('LLM')} of {N_LLM} LLM captions, {source.count('template')} of {N_TEMPLATE} "
-      "template captions")
-show = [i for i, s in enumerate(source) if s == "LLM"][:N_SHOW // 2] + \
-    [i for i, s in enumerate(source) if s == "template"][:N_SHOW // 2]
-rows = [{"source": source[i], "caption": cap.texts[i],
+display(pd.Series(cap.stats, name="captions").to_frame().T)
+print(f"kept: {cap.sources.count('LLM')} of {N_LLM} LLM captions, {cap.sources.count('template')} of "
+      f"{N_TEMPLATE} template captions")
+show = [i for i, s in enumerate(cap.sources) if s == "LLM"][:N_SHOW // 2] + \
+    [i for i, s in enumerate(cap.sources) if s == "template"][:N_SHOW // 2]
+rows = [{"source": cap.sources[i], "caption": cap.texts[i],
          "labels (classes named)": ", ".join(names[c] for c, _ in cap.mentions[i]),
          "words used": ", ".join(w for _, w in cap.mentions[i])} for i in show]
 with pd.option_context("display.max_colwidth", 120):
@@ -111,16 +107,7 @@ with pd.option_context("display.max_colwidth", 120):
 # How many labels per caption, and how often each class is named:
 
 # %%
-fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 3.2))
-k = cap.targets.sum(1)
-a0.bar(*np.unique(k, return_counts=True))
-a0.set_xlabel("classes named in a caption")
-a0.set_ylabel("captions")
-a0.set_title(f"{len(cap)} kept captions: {k.mean():.2f} labels on average")
-a1.bar(range(len(names)), cap.targets.sum(0))
-a1.set_xticks(range(len(names)), names, rotation=45, ha="right")
-a1.set_title("how often each class is named")
-fig.tight_layout()
+figures.label_counts(cap.targets, names, item="kept captions")
 plt.show()
 
 # %% [markdown]
@@ -131,13 +118,10 @@ plt.show()
 # Diffusion in the paper profile renders the *whole* caption instead; our 28x28 generator draws one object.
 
 # %%
-fig, axes = plt.subplots(2, N_SHOW // 2, figsize=(1.6 * N_SHOW // 2, 4.0))
-for ax, i in zip(axes.ravel(), np.linspace(0, len(prep.render_prompts) - 1, N_SHOW).astype(int), strict=True):
-    ax.imshow(prep.render_images[i], cmap="gray", vmin=0, vmax=255)
-    ax.set_title(prep.render_prompts[i].removeprefix("a photo of a ").rstrip("."), fontsize=8)
-    ax.axis("off")
-fig.suptitle(f"{len(prep.render_prompts)} renders in all; a sample with their prompts", fontsize=10)
-fig.tight_layout()
+pick = np.linspace(0, len(prep.render_prompts) - 1, N_SHOW).astype(int)
+figures.titled_images([prep.render_images[i] for i in pick],
+                      [prep.render_prompts[i].removeprefix("a photo of a ").rstrip(".") for i in pick], scale=1.6,
+                      title=f"{len(prep.render_prompts)} renders in all; a sample with their prompts")
 plt.show()
 
 # %% [markdown]
@@ -147,33 +131,22 @@ plt.show()
 # caption's label set. The placement depends on the training seed, so each seed trains on differently laid
 # out scenes of the same renders. Below: training scenes of seed 0 (generated), then real test scenes.
 
-
 # %%
-def show_scenes(scenes, title, n=N_SHOW):
-    fig, axes = plt.subplots(2, n // 2, figsize=(1.9 * n // 2, 4.6))
-    for ax, i in zip(axes.ravel(), range(n), strict=False):
-        ax.imshow(scenes.images[i], cmap="gray", vmin=0, vmax=255)
-        ax.set_title("\n".join(names[c] for c in np.flatnonzero(scenes.targets[i] == 1)), fontsize=7.5)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    plt.show()
-
-
 train0 = prep.train_scenes(seed=0)
-show_scenes(train0, f"generated training scenes (seed 0): {len(train0)} in all")
-show_scenes(prep.test, f"real test scenes: {len(prep.test)} ({prep.test.protocol})")
+for scenes, title in [(train0, f"generated training scenes (seed 0): {len(train0)} in all"),
+                      (prep.test, f"real test scenes: {len(prep.test)} ({prep.test.protocol})")]:
+    figures.titled_images(scenes.images[:N_SHOW], ["\n".join(names[c] for c in np.flatnonzero(t == 1))
+                                                   for t in scenes.targets[:N_SHOW]], title=title)
+    plt.show()
 
 # %% [markdown]
 # Are the two label distributions alike? Training labels follow the captions (what the writers chose to
 # name); test labels are uniform by construction.
 
 # %%
-freq = pd.DataFrame({"training scenes (generated)": train0.targets.mean(0),
-                     "test scenes (real)": prep.test.targets.mean(0)}, index=names)
-ax = freq.plot.bar(figsize=(10, 3.2), rot=45)
-ax.set_ylabel("fraction of scenes containing the class")
-plt.tight_layout()
+figures.per_class_bars({"training scenes (generated)": dict(zip(names, train0.targets.mean(0), strict=True)),
+                        "test scenes (real)": dict(zip(names, prep.test.targets.mean(0), strict=True))},
+                       ylabel="fraction of scenes containing the class", title="label frequency")
 plt.show()
 
 # %% [markdown]
@@ -186,13 +159,6 @@ plt.show()
 # classifying each item by its nearest class prompt "a photo of a {class}.".
 
 # %%
-from lgclip_core import zoo
-from lgclip_core.metrics import top1_accuracy
-
 if PROFILE == "offline":
-    ds = zoo.load("dataset", split="test")
-    idx = np.random.default_rng(DATA_SEED).choice(len(ds), 1000, replace=False)
-    g, _, _ = prep.joint.encode_images(ds.images[idx], size=112)
-    text = prep.joint.encode_texts([f"a photo of a {c}." for c in names])
     print(f"zero-shot top-1 of the offline joint space on 1,000 real single test items: "
-          f"{top1_accuracy(g @ text.T, ds.labels[idx]):.3f} (chance 0.100)")
+          f"{single_item_zero_shot(prep, 1000):.3f} (chance {1 / len(names):.3f})")

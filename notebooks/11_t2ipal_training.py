@@ -71,13 +71,13 @@ validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here,
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-import torch
 from IPython.display import display
 
-from lgclip_core.experiments.t2ipal import METHOD_ORDER, TEXT_TRAINED, Settings, evaluate, prepare, train_method
+from lgclip_core import figures
+from lgclip_core.experiments.t2ipal import Settings, describe_methods, evaluate, prepare, train_method
 from lgclip_core.t2ipal import METHODS, T2IPAL
+from lgclip_core.t2ipal.model import context_drift
 
 settings = Settings.sized(quick=True, profile=PROFILE, n_template=N_TEMPLATE, n_llm=N_LLM, n_test=N_TEST,
                           epochs=EPOCHS, seeds=SEEDS, data_seed=DATA_SEED)
@@ -92,16 +92,7 @@ print(f"joint space: {prep.joint.dim}-d; training captions: {len(prep.captions)}
 # images", where the token features of a caption play the role of an image's local features).
 
 # %%
-rows = []
-for m in METHOD_ORDER:
-    cfg = METHODS[m]
-    model = T2IPAL(prep.joint, prep.classnames, cfg, seed=SEED)
-    rows.append({"method": m, "learned prompts": cfg.learn_prompts, "local branch": cfg.use_local,
-                 "heatmap weighting": cfg.use_heatmap and cfg.use_local, "prototypes": cfg.use_prototypes,
-                 "adapter": cfg.use_adapter, "trained on": "—" if not model.trainable_parameters() else
-                 ("caption text" if m in TEXT_TRAINED else "generated scenes"),
-                 "trainable parameters": model.describe()["n_trainable"]})
-display(pd.DataFrame(rows).set_index("method"))
+display(pd.DataFrame(describe_methods(prep, seed=SEED)).set_index("method"))
 
 # %% [markdown]
 # ## Training T2I-PAL and TaI
@@ -119,20 +110,7 @@ for m in ["t2ipal", "tai", "prompt_only", "adapter_only"]:
           f"loss {records[m]['epoch_losses'][0]:.4f} -> {records[m]['epoch_losses'][-1]:.4f}")
 
 # %%
-fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 3.6))
-for m, r in records.items():
-    a0.plot(range(1, len(r["epoch_losses"]) + 1), r["epoch_losses"], marker="o", ms=3, label=m)
-    steps = np.asarray(r["step_losses"])
-    w = max(1, len(steps) // 50)
-    a1.plot(np.convolve(steps, np.ones(w) / w, mode="valid"), label=m, lw=1)
-a0.set_xlabel("epoch")
-a0.set_ylabel("ranking loss (epoch mean)")
-a0.legend()
-a1.set_xlabel("step")
-a1.set_ylabel("ranking loss (moving mean)")
-a1.set_title("per step")
-fig.suptitle(f"training curves, seed {SEED}", fontsize=10)
-fig.tight_layout()
+figures.training_curves(records, title=f"training curves (ranking loss), seed {SEED}")
 plt.show()
 
 # %% [markdown]
@@ -153,22 +131,5 @@ display(pd.DataFrame({m: {"mAP": r["map"], "CF1 (top-3)": r["cf1"], "OF1 (top-3)
 # (cosine) give a rough reading — usually not words that make a sentence, as CoOp also found.
 
 # %%
-te = prep.joint.text_encoder
-table = te.model.get_input_embeddings().weight if hasattr(te, "model") else te.token_embedding.weight
-emb = torch.nn.functional.normalize(table.detach().float(), dim=-1)
-
-
-def token_names(ids):
-    tok = te.tokenizer
-    if hasattr(tok, "convert_ids_to_tokens"):  # MiniLM (BERT word pieces)
-        return tok.convert_ids_to_tokens(ids)
-    return [getattr(tok, "decoder", {}).get(i, str(i)) for i in ids]  # CLIP BPE
-
-
 start = T2IPAL(prep.joint, prep.classnames, METHODS["t2ipal"], seed=SEED).prompts  # the initial context
-for branch in ("ctx_global", "ctx_local"):
-    ctx = torch.nn.functional.normalize(getattr(models["t2ipal"].prompts, branch).detach(), dim=-1)
-    nearest = (ctx @ emb.T).argmax(-1).tolist()
-    drift = (ctx * torch.nn.functional.normalize(getattr(start, branch).detach(), dim=-1)).sum(-1)
-    print(f"{branch}: nearest tokens {token_names(nearest)}; cosine to the initial 'a photo of a': "
-          f"{[round(float(x), 3) for x in drift]}")
+display(pd.DataFrame(context_drift(models["t2ipal"].prompts, start)).T)

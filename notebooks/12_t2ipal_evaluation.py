@@ -68,14 +68,11 @@ validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here,
 import json
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 from IPython.display import display
 
-from lgclip_core import report
-from lgclip_core.experiments.t2ipal import METHOD_ORDER, Settings, prepare, train_method
+from lgclip_core import figures, report
+from lgclip_core.experiments.t2ipal import METHOD_ORDER, Settings, heatmap_examples, prepare, train_method
 
 source = RESULTS_JSON or "results/offline/t2ipal.json"
 results = json.loads(report.repo_path(source).read_text())
@@ -101,25 +98,20 @@ if same and n_train <= settings.batch_size:
           "makes the order irrelevant.")
 
 # %%
-fig, ax = plt.subplots(figsize=(10, 3.4))
-means = np.array([100 * results["map"][m] for m in methods])
-stds = np.array([100 * results["map_std"][m] for m in methods])
-colors = ["0.6", "tab:blue", "tab:red"] + ["tab:orange"] * (len(methods) - 3)
-ax.bar(methods, means, yerr=stds, capsize=4, color=colors[:len(methods)])
-ax.set_ylim(max(0, means.min() - 10), min(100, means.max() + 5))
-ax.set_ylabel("mAP (%)")
-ax.set_title("mAP on real test scenes: baselines (grey, blue), T2I-PAL (red), ablations (orange)")
-plt.xticks(rotation=20)
-plt.tight_layout()
+kind = {"zero_shot": "baseline", "tai": "baseline", "t2ipal": "T2I-PAL"}
+figures.method_bars({m: 100 * results["map"][m] for m in methods}, {m: 100 * results["map_std"][m] for m in methods},
+                    {m: kind.get(m, "ablation") for m in methods}, ylabel="mAP (%)",
+                    title="mAP on real test scenes (mean ± std over seeds)")
 plt.show()
 
 # %% [markdown]
 # ### The targets, and the paper's claim
 #
 # The offline targets: T2I-PAL above TaI, and TaI above zero-shot, each by more than the seed standard
-# deviation. The paper claims +3.47 mAP on average over the best prior method (VOC, COCO, NUS-WIDE with CLIP
-# RN50); our closest counterpart is T2I-PAL minus TaI on these scenes — a different backbone, data set and
-# generator, so the comparison is of direction and rough size only.
+# deviation. The paper claims a mean mAP gain over the best prior method (VOC, COCO, NUS-WIDE with CLIP RN50;
+# the number is read from `book/data/paper_t2ipal.csv` into the results file); our closest counterpart is
+# T2I-PAL minus TaI on these scenes — a different backbone, data set and generator, so the comparison is of
+# direction and rough size only.
 
 # %%
 for name, c in results["checks"].items():
@@ -137,14 +129,11 @@ if claim:
 # pullover / coat) are hard for the generator as well as for the recogniser.
 
 # %%
-show = [m for m in ("zero_shot", "tai", "t2ipal") if m in results["per_class_ap"]]
-ap = pd.DataFrame({m: 100 * np.asarray(results["per_class_ap"][m], dtype=float) for m in show}, index=names)
-ax = ap.plot.bar(figsize=(11, 3.6), rot=30, width=0.8)
-ax.set_ylabel("AP (%) (mean over seeds)")
-ax.set_title("per-class AP on the real test scenes")
-plt.tight_layout()
+ap = {m: {c: float("nan") if v is None else v for c, v in zip(names, results["per_class_ap"][m], strict=True)}
+      for m in ("zero_shot", "tai", "t2ipal") if m in results["per_class_ap"]}
+figures.per_class_bars(ap, ylabel="AP (mean over seeds)", title="per-class AP on the real test scenes")
 plt.show()
-display(ap.round(2).T)
+display((100 * pd.DataFrame(ap, dtype=float)).round(2).T)
 
 # %% [markdown]
 # ## Heatmaps on real test scenes
@@ -160,35 +149,8 @@ small = Settings.sized(quick=True, profile=PROFILE, n_template=N_TEMPLATE, n_llm
                        epochs=EPOCHS, data_seed=DATA_SEED)
 prep = prepare(small, progress=False)  # chapter 10's data and chapter 11's model, read back from the cache
 model, _ = train_method(prep, "t2ipal", seed=SEED, progress=False)
-rng = np.random.default_rng(small.test_seed)
-picks = rng.choice(len(prep.test), size=N_HEATMAP_SCENES, replace=False)
-feats = prep.test_feats
-local = torch.from_numpy(feats.local_feats[picks])
-heat = model.heatmaps(local, feats.grid)
-with torch.no_grad():
-    scores = model(*feats.batch(picks)[:3]).numpy()
-cols = 1 + 4 + 1
-fig, axes = plt.subplots(len(picks), cols, figsize=(1.9 * cols, 2.0 * len(picks)), squeeze=False)
-for row, i in enumerate(picks):
-    img = prep.test.images[i]
-    present = list(np.flatnonzero(prep.test.targets[i] == 1))
-    absent = [c for c in np.argsort(-scores[row]) if c not in present][:1]
-    axes[row, 0].imshow(img, cmap="gray", vmin=0, vmax=255)
-    axes[row, 0].set_title("real test scene", fontsize=8)
-    hm = F.interpolate(torch.from_numpy(heat[row][None]), size=img.shape, mode="bilinear",
-                       align_corners=False)[0].numpy()
-    lo, hi = hm[present + absent].min(), hm[present + absent].max()
-    for j, c in enumerate(present + [None] * (4 - len(present)) + absent):
-        ax = axes[row, 1 + j]
-        ax.axis("off")
-        if c is None:
-            continue
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-        ax.imshow(hm[c], cmap="jet", alpha=0.45, vmin=lo, vmax=hi)
-        tag = "on it" if c in present else "NOT on it"
-        ax.set_title(f"{names[c]} ({tag})\nscore {scores[row, c]:.2f}", fontsize=7.5)
-    axes[row, 0].axis("off")
-fig.tight_layout()
+ex = heatmap_examples(prep, model, N_HEATMAP_SCENES, seed=small.test_seed)
+figures.scene_heatmaps(ex["images"], ex["heatmaps"], ex["scores"], ex["targets"], names)
 plt.show()
 
 # %% [markdown]

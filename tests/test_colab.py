@@ -53,8 +53,10 @@ def test_requirements_come_from_the_zoo():
 
 def test_in_colab_installs_clones_once_and_moves_into_notebooks(calls, monkeypatch, tmp_path):
     fake_colab(monkeypatch)
+    monkeypatch.setenv("LGCLIP_CHECKOUT", "")  # restored after the test: setup names its clone there
     root = tmp_path / "lgclip-book"
     assert colab.setup(root) is True
+    assert os.environ["LGCLIP_CHECKOUT"] == str(root.resolve())
     pip, clone = calls
     assert pip[:3] == [sys.executable, "-m", "pip"] and "--no-deps" in pip
     assert pip[pip.index("--no-deps") + 1:] == colab.asset_requirements()

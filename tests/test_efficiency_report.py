@@ -241,3 +241,33 @@ def test_frontier_runs_are_their_own_table_not_report_rows() -> None:
     ours = report.collect_results("results")
     lg = ours[(ours.profile == "offline") & (ours.paper == "lgclip") & (ours.method == "lgclip")]
     assert len(lg) == 1, lg  # the frontier runs did not add rows
+
+
+def test_reproduction_findings_and_provenance_follow_the_files(tmp_path):
+    table = pd.DataFrame({"method": ["lgclip", "text_zero_shot"], report.PAPER_COL: [50.0, np.nan],
+                          report.OURS_PAPER_COL: [47.5, np.nan], report.OURS_OFFLINE_COL: [60.0, 55.0],
+                          "ours (paper profile) - paper": [-2.5, np.nan]})
+    text = "\n".join(report.reproduction_findings(table))
+    assert "**1** numbers" in text and "cover **1**" in text and "mean -2.50 points" in text
+    assert "reaches 60.00% and is above" in text
+    write(tmp_path / "results" / "offline" / "lgclip.json", {"profile": "offline", "dataset": "fashion-mnist",
+                                                             "accuracy": {}, "manifest": {"environment": {"x": 1}}})
+    files = report.expected_files(tmp_path / "results")
+    prov = report.provenance(files)
+    assert prov.to_dict("records") == [{"file": str(tmp_path / "results" / "offline/lgclip.json"),
+                                        "profile": "offline", "dataset": "fashion-mnist", "environment": {"x": 1}}]
+
+
+def test_zoo_table_lists_every_role():
+    from lgclip_core import zoo
+
+    t = report.zoo_table("offline")
+    assert list(t.index) == list(zoo.list_backends())
+    assert t.loc["dataset", "offline default"] == zoo.PROFILES["offline"]["dataset"]
+
+
+def test_t2ipal_claim_is_read_from_the_paper_file():
+    from lgclip_core.experiments.t2ipal import CLAIM_METHOD, paper_claimed_gain
+
+    p = report.paper_table()
+    assert paper_claimed_gain() == float(p[p.method == CLAIM_METHOD].value.iloc[0]) > 0

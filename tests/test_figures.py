@@ -72,3 +72,94 @@ def test_matplotlib_figures_keep_their_signatures(tmp_path: Path) -> None:
                         np.array([0, 0, 1, 1]), ["a", "b"], path=tmp_path / "map.png")
     for name in ("grid.png", "bar.png", "loss.png", "map.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------------- chapter figures
+def _heatmap(ax) -> np.ndarray:  # noqa: ANN001
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    return np.asarray(mesh.get_array())
+
+
+def test_pipeline_diagram_draws_both_papers() -> None:
+    fig = figures.pipeline_diagram()
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"class names", "descriptions\n(LLM)", "multi-label scores\non real images (mAP)"} <= texts
+    assert any(t.startswith("LGCLIP") for t in texts) and any(t.startswith("T2I-PAL") for t in texts)
+    plt.close("all")
+
+
+def test_class_samples_puts_each_class_in_its_column() -> None:
+    labels = np.repeat([0, 1, 2], 5)
+    images = np.repeat((labels * 100)[:, None, None], 4, 1).repeat(4, 2).astype(np.uint8)  # class c: value 100c
+    fig = figures.class_samples(images, labels, ["a", "b", "c"], per_class=2, seed=0)
+    axes = np.array(fig.axes).reshape(2, 3)
+    for c in range(3):
+        assert axes[0, c].get_title() == "abc"[c]
+        for r in range(2):
+            assert np.asarray(axes[r, c].images[0].get_array()).max() == 100 * c
+    plt.close("all")
+
+
+def test_feature_overview_heatmap_is_the_class_mean_cosine() -> None:
+    feats = np.array([[1, 0], [1, 0.2], [0, 1], [0.1, 1], [1, 1], [1, 0.9]], dtype=float)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    fig = figures.feature_overview(feats, labels, ["a", "b", "c"])
+    means = np.stack([feats[labels == c].mean(0) for c in range(3)])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    np.testing.assert_allclose(_heatmap(fig.axes[1]).reshape(3, 3), means @ means.T, rtol=1e-6)
+    plt.close("all")
+
+
+def test_scale_similarity_and_crops() -> None:
+    rng = np.random.default_rng(0)
+    per_scale = rng.normal(size=(4, 6))
+    per_scale /= np.linalg.norm(per_scale, axis=1, keepdims=True)
+    fused = per_scale.mean(0) / np.linalg.norm(per_scale.mean(0))
+    fig = figures.scale_similarity(per_scale, fused)
+    np.testing.assert_allclose(_heatmap(fig.axes[1]).reshape(4, 4), per_scale @ per_scale.T, rtol=1e-6)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), per_scale[-1] @ per_scale.T, rtol=1e-6)
+    img = np.zeros((10, 10), np.uint8)
+    fig = figures.crop_scales(img, [(0, 0, 5, 5), (0, 0, 10, 10)], rng.random((2, 4, 4, 3)), np.array([1, 2]) / 3)
+    assert [ax.get_title() for ax in fig.axes[1:]] == ["s=1: 50% area\nw=0.333", "s=2: 100% area\nw=0.667"]
+    plt.close("all")
+
+
+def test_label_counts_method_bars_and_training_curves() -> None:
+    targets = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 1], [1, 0, 0]])
+    fig = figures.label_counts(targets, ["a", "b", "c"])
+    assert [p.get_height() for p in fig.axes[0].patches] == [2, 1, 1]  # 1, 2 and 3 labels
+    assert [p.get_height() for p in fig.axes[1].patches] == [3, 2, 2]
+    fig = figures.method_bars({"zero": 50.0, "ours": 70.0}, {"zero": 1.0, "ours": 2.0},
+                              {"zero": "baseline", "ours": "T2I-PAL"})
+    assert sorted(p.get_height() for p in fig.axes[0].patches if p.get_height() > 0) == [50.0, 70.0]
+    fig = figures.training_curves({"m": {"epoch_losses": [3.0, 2.0, 1.0], "step_losses": list(range(100))}})
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [3, 2, 1])
+    plt.close("all")
+
+
+def test_titled_images_and_scene_heatmaps() -> None:
+    imgs = [np.full((8, 8), v, np.uint8) for v in (0, 255)]
+    fig = figures.titled_images(imgs, ["x", "y"], rows=1)
+    assert [ax.get_title() for ax in fig.axes] == ["x", "y"]
+    heat = np.random.default_rng(0).random((2, 3, 8, 8))
+    scores = np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]])
+    fig = figures.scene_heatmaps(imgs, heat, scores, np.array([[1, 0, 0], [0, 1, 1]]), ["a", "b", "c"],
+                                 max_present=2)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "a (on it)\nscore 0.90" in titles and "c (NOT on it)\nscore 0.50" in titles
+    assert "c (on it)\nscore 0.30" in titles and "a (NOT on it)\nscore 0.20" in titles
+    plt.close("all")
+
+
+def test_paper_vs_ours_bars_and_offline_colours() -> None:
+    import pandas as pd
+
+    main = pd.DataFrame({"dataset": ["d1", "d2"], "backbone": ["b", "b"], "paper": [40.0, 60.0],
+                         "ours": [41.0, np.nan]})
+    fig = figures.paper_vs_ours(main, "paper", "ours", {"lgclip": 70.0, "real_1shot": 50.0},
+                                real_label_methods=["real_1shot"])
+    assert [p.get_height() for p in fig.axes[0].patches] == [40.0, 60.0]
+    bars = fig.axes[1].patches
+    assert [p.get_width() for p in bars] == [70.0, 50.0]
+    assert bars[0].get_facecolor() != bars[1].get_facecolor()  # zero-shot green, real labels grey
+    plt.close("all")

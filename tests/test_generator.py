@@ -11,7 +11,9 @@ import pytest
 from lgclip_core import zoo
 from lgclip_core.errors import BadInputError
 from lgclip_core.generator import GENERATOR_CARD, load_offline_generator
-from lgclip_core.generator_training import CONFIGS, TrainConfig, build_captions, train
+from lgclip_core.generator.captions import build_captions
+from lgclip_core.generator.card import write_model_card
+from lgclip_core.generator.training import CONFIGS, TrainConfig, train
 
 
 def test_tiny_training_runs_resumes_and_exports(tmp_path: Path) -> None:
@@ -91,3 +93,11 @@ def test_with_sampling_is_a_new_wrapper_and_names_its_precision() -> None:
     b = other.generate(["A photo of a bag."], [0])
     assert a.shape == b.shape == (1, 28, 28, 3)
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 4  # bf16 changes pixels by a few grey levels at most
+
+
+def test_the_committed_model_card_is_rendered_from_its_record(tmp_path: Path) -> None:
+    """README.md is written from lgclip_generator.json; a file changed since (a hash, a metric) shows here."""
+    committed = zoo.asset_path("lgclip-fmnist-generator")
+    (tmp_path / GENERATOR_CARD).write_text((committed / GENERATOR_CARD).read_text())
+    assert write_model_card(tmp_path).read_text() == (committed / "README.md").read_text(), \
+        "the model card is stale: run generator.card.write_model_card on the committed pipeline"

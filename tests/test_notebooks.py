@@ -9,7 +9,6 @@ from typing import Any
 import jupytext
 import nbformat
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("notebooks",)  # assignments/ are nbgrader sources, tested in test_assignments.py
@@ -33,24 +32,19 @@ def cell_summary(nb: Any) -> list[tuple[str, str, tuple[str, ...]]]:
     return [(c.cell_type, c.source, tuple(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
 
 
+def run_notebooks() -> Any:
+    """ci/run_notebooks.py (a script, not a package module), loaded from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "ci" / "run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def toc_entries() -> set[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    out: set[str] = {str(toc.get("root"))}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                out.add(str(Path(str(node["file"])).with_suffix("")) if Path(str(node["file"])).suffix in (
-                    ".md", ".ipynb", ".py") else str(node["file"]))
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key) or []:
-                    walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(toc)
-    return out
+    """The book's pages as the CI runner reads _toc.yml (one walk of the table of contents, not two)."""
+    return set(run_notebooks().toc_files(ROOT / "_toc.yml"))
 
 
 def test_there_are_notebooks():
@@ -100,14 +94,10 @@ def test_toc_entries_exist():
 
 def test_staged_notebooks_keep_no_widget_views():
     """A library's progress-bar widget would make the book load require.js from a CDN (offline build fails)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "ci" / "run_notebooks.py")
-    run_notebooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_notebooks)
+    runner = run_notebooks()
     nb = nbformat.v4.new_notebook(metadata={"widgets": {"state": {}}})
     nb.cells.append(nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
-        "display_data", data={run_notebooks.WIDGET_VIEW: {"model_id": "m"}, "text/plain": "Loading 0/2"})]))
-    out = run_notebooks.without_widgets(nb)
+        "display_data", data={runner.WIDGET_VIEW: {"model_id": "m"}, "text/plain": "Loading 0/2"})]))
+    out = runner.without_widgets(nb)
     assert "widgets" not in out.metadata
     assert out.cells[0].outputs[0]["data"] == {"text/plain": "Loading 0/2"}

@@ -176,3 +176,15 @@ def test_smollm2_writes_the_papers_format(tmp_cache: ArtifactCache) -> None:
     assert tmp_cache.misses == 1
     assert write_prompts(w, ["bag"], n=2, seed=2024, cache=tmp_cache) == out
     assert tmp_cache.hits == 1 and tmp_cache.misses == 1
+
+
+def test_format_statistics_counts_the_format() -> None:
+    from lgclip_core.errors import BadInputError
+    from lgclip_core.prompts import format_statistics
+
+    stats = format_statistics({"cat": ["cat, which has black fur.", "a cat."], "dog": ["dog, which has a tail."]})
+    assert stats["descriptions"] == "3" and stats["start with '{class}, which has'"] == "66.7%"
+    assert stats["words (min–max)"] == "2–5" and stats["distinct descriptions"] == "3"
+    assert stats["mention a colour word"] == "33.3%"
+    with pytest.raises(BadInputError, match="no descriptions"):
+        format_statistics({})

@@ -548,17 +548,19 @@ def test_timings_carry_the_machine_load() -> None:
 def test_generator_throughput_records_its_conditions(capsys) -> None:
     import numpy as np
 
-    from lgclip_core import generator_eval, zoo
+    from lgclip_core import zoo
+    from lgclip_core.experiments.generator import summary_lines
+    from lgclip_core.generator.evaluation import measure_throughput
 
     gen = zoo.load("generator", "tiny-sd", profile="tiny", steps=1)
-    ips, cond = generator_eval.measure_throughput(gen, ["a photo of a bag."] * 12)
+    ips, cond = measure_throughput(gen, ["a photo of a bag."] * 12)
     assert ips > 0 and np.isfinite(ips)
     assert {"load_before", "load_after", "wall_s", "process_cpu_per_wall", "busy", "device"} <= set(cond)
     # the command's summary line says so when the machine was busy
     result = {"cas": 0.0, "cas_llm_prompts": 0.0, "fd_generated_vs_test": 0.0, "fd_train_vs_test": 0.0,
               "prompt_sensitivity": 0.0, "images_per_s": ips,
               "throughput_conditions": {**cond, "busy": True}}
-    line = generator_eval.summary_lines(result)[-1]
+    line = summary_lines(result)[-1]
     matches("busy-machine", line)
 
 

@@ -277,3 +277,52 @@ def test_experiment_tiny_profile_both_data_paths(tmp_path: Path) -> None:
                   methods=["zero_shot", "t2ipal"])
     res2 = run_experiment(s2, None, progress=False)
     assert res2["data"]["n_test_scenes"] == 2 and len(res2["classnames"]) == 20
+
+
+def test_filter_keeps_each_captions_source() -> None:
+    vocab = ClassVocabulary(["shirt", "dress"])
+    kept = filter_captions(["a shirt.", "a cat.", "a dress.", "a shirt."], vocab,
+                           sources=["template", "template", "LLM", "LLM"])
+    assert kept.texts == ["a shirt.", "a dress."] and kept.sources == ["template", "LLM"]
+    with pytest.raises(BadInputError, match="one source per caption"):
+        filter_captions(["a shirt."], vocab, sources=[])
+
+
+def test_context_reading_of_the_initial_prompt(tiny_joint: JointSpace) -> None:
+    from lgclip_core.t2ipal.model import PromptLearner, context_drift, nearest_tokens
+
+    te = tiny_joint.text_encoder
+    ids = te.token_ids(["photo"])[0][0, 1:2]
+    assert "photo" in "".join(nearest_tokens(te, te.input_embeddings(ids)))  # a token's own row is nearest
+    learner = PromptLearner(tiny_joint, ["a", "b"], n_ctx=4)
+    drift = context_drift(learner, learner)
+    assert drift["ctx_global"]["cosine to the initial context"] == [1.0] * 4
+    assert len(drift["ctx_local"]["nearest tokens"]) == 4
+
+
+def test_chapter_helpers_on_a_tiny_run() -> None:
+    from lgclip_core.experiments.t2ipal import (
+        METHOD_ORDER,
+        Settings,
+        describe_methods,
+        heatmap_examples,
+        prepare,
+        single_item_zero_shot,
+        train_method,
+    )
+
+    s = Settings(profile="tiny", n_template=16, n_llm=0, n_test=12, epochs=1, seeds=1, batch_size=8, scene_size=32)
+    prep = prepare(s, progress=False)
+    assert prep.captions.sources == ["template"] * len(prep.captions)  # n_llm=0: every caption from templates
+    rows = describe_methods(prep)
+    assert [r["method"] for r in rows] == METHOD_ORDER
+    by = {r["method"]: r for r in rows}
+    assert by["zero_shot"]["trainable parameters"] == 0 and by["zero_shot"]["trained on"] == "—"
+    assert by["tai"]["trained on"] == "caption text" and by["t2ipal"]["trained on"] == "generated scenes"
+    model, _ = train_method(prep, "t2ipal", seed=0, progress=False)
+    ex = heatmap_examples(prep, model, 3, seed=1)
+    assert ex["heatmaps"].shape == (3, len(prep.classnames), *ex["images"][0].shape[:2])
+    assert ex["scores"].shape == ex["targets"].shape == (3, len(prep.classnames))
+    again = heatmap_examples(prep, model, 3, seed=1)
+    assert np.array_equal(again["heatmaps"], ex["heatmaps"])  # the same scenes for the same seed
+    assert 0.0 <= single_item_zero_shot(prep, 20) <= 1.0

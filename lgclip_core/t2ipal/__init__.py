@@ -1,6 +1,8 @@
-"""T2I-PAL (arXiv 2506.10575), reproduced without official code: captions that name classes -> generated
-items composed into multi-label scenes -> a frozen "CLIP" with learned prompts (global + local), class-wise
-heatmaps, learnable prototypes and a residual adapter, trained jointly with TaI-DPT's ranking loss.
+"""T2I-PAL (arXiv 2506.10575): multi-label recognition learned from generated scenes, without official code.
+
+Captions that name classes -> generated items composed into multi-label scenes -> a frozen "CLIP" with learned
+prompts (global + local), class-wise heatmaps, learnable prototypes and a residual adapter, trained jointly with
+TaI-DPT's ranking loss.
 
 Modules: ``captions`` (writing, filtering, parsing labels), ``scenes`` (compositor, test scenes, the paper's
 datasets), ``model`` (JointSpace, PromptLearner, ResidualAdapter, T2IPAL, METHODS), ``losses``, ``trainer``.

@@ -71,7 +71,7 @@ class ClassVocabulary:
 def fashion_vocabulary() -> ClassVocabulary:
     """Fashion-MNIST's sentence names with the synonyms the offline generator was trained on."""
     from ..data import FASHION_MNIST_PROMPT_NAMES
-    from ..generator_training import CLASS_SYNONYMS
+    from ..generator.captions import CLASS_SYNONYMS
 
     return ClassVocabulary(FASHION_MNIST_PROMPT_NAMES, CLASS_SYNONYMS)
 
@@ -178,19 +178,24 @@ class CaptionSet:
     mentions: list[list[tuple[int, str]]]
     classnames: list[str]
     stats: dict[str, int] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)  # per kept caption: the writer that wrote it, when given
 
     def __len__(self) -> int:
         return len(self.texts)
 
 
-def filter_captions(captions: Sequence[str], vocab: ClassVocabulary, max_items: int = 4) -> CaptionSet:
+def filter_captions(captions: Sequence[str], vocab: ClassVocabulary, max_items: int = 4,
+                    sources: Sequence[str] | None = None) -> CaptionSet:
     """Keep the captions naming 1..``max_items`` classes (duplicates dropped); labels = the classes named.
 
-    ``max_items`` is ours, not the paper's: a 2x2 canvas holds at most four items.
+    ``max_items`` is ours, not the paper's: a 2x2 canvas holds at most four items. ``sources[i]`` names the
+    writer of caption i (e.g. "template", "LLM"); the kept captions keep theirs in ``CaptionSet.sources``.
     """
-    texts, mentions, seen = [], [], set()
+    if sources is not None and len(sources) != len(captions):
+        raise BadInputError(f"{len(sources)} sources for {len(captions)} captions: give one source per caption")
+    texts, mentions, kept_sources, seen = [], [], [], set()
     stats = {"input": len(captions), "no_class": 0, "too_many": 0, "duplicate": 0}
-    for c in captions:
+    for i, c in enumerate(captions):
         c = " ".join(str(c).split())
         found = vocab.find(c)
         if not found:
@@ -203,11 +208,13 @@ def filter_captions(captions: Sequence[str], vocab: ClassVocabulary, max_items: 
             seen.add(c.lower())
             texts.append(c)
             mentions.append(found)
+            if sources is not None:
+                kept_sources.append(sources[i])
     targets = np.zeros((len(texts), len(vocab.classnames)), np.int64)
     for i, m in enumerate(mentions):
         targets[i, [c for c, _ in m]] = 1
     stats["kept"] = len(texts)
-    return CaptionSet(texts, targets, mentions, vocab.classnames, stats)
+    return CaptionSet(texts, targets, mentions, vocab.classnames, stats, kept_sources)
 
 
 def render_prompts(captions: CaptionSet, template: str = "a photo of a {}.") -> tuple[list[str], np.ndarray,

@@ -1,5 +1,7 @@
-"""T2I-PAL's model: a frozen "CLIP", learned prompts (global + local), class-wise heatmaps, learnable class
-prototypes and a residual adapter mixed with CLIP's prior by ``alpha``.
+"""T2I-PAL's model: multi-label scores from a frozen "CLIP" with learned prompts, heatmaps, prototypes, adapter.
+
+The prompts are global + local, the heatmaps class-wise, the class prototypes learnable, and the residual adapter
+is mixed with CLIP's prior by ``alpha``.
 
 There is no official T2I-PAL code; each choice below is ours and says why. Where the code T2I-PAL builds on
 (TaI-DPT, CLIP-Adapter) does otherwise, ``protocol="authors"`` follows it (``configure``; the registry is
@@ -414,3 +416,28 @@ class T2IPAL(nn.Module):
 
 def _frozen_name(name: str) -> bool:
     return name.startswith("joint.") or ".joint." in name
+
+
+def nearest_tokens(text_encoder: nn.Module, vectors: torch.Tensor) -> list[str]:
+    """The vocabulary token whose input embedding is nearest (cosine) to each of ``vectors`` (n, D): CoOp's rough
+    reading of learned context vectors. Works for the BERT word pieces of MiniLM and CLIP's BPE."""
+    tok = text_encoder.tokenizer
+    hf = hasattr(tok, "convert_ids_to_tokens")
+    n_vocab = len(tok) if hf else int(getattr(tok, "vocab_size", 49408))
+    with torch.no_grad():
+        table = text_encoder.input_embeddings(torch.arange(n_vocab, device=text_encoder.device))
+        table = F.normalize(table.float(), dim=-1)
+        ids = (F.normalize(vectors.detach().float().to(table.device), dim=-1) @ table.T).argmax(-1).tolist()
+    return tok.convert_ids_to_tokens(ids) if hf else [tok.decoder.get(i, str(i)) for i in ids]
+
+
+def context_drift(learned: PromptLearner, start: PromptLearner) -> dict[str, dict[str, list]]:
+    """Per branch (``ctx_global``, ``ctx_local``): the nearest vocabulary token of each learned context vector
+    and its cosine to the vector it started from."""
+    out = {}
+    for branch in ("ctx_global", "ctx_local"):
+        ctx, ctx0 = getattr(learned, branch).detach(), getattr(start, branch).detach()
+        cos = F.cosine_similarity(ctx.float(), ctx0.float().to(ctx.device), dim=-1)
+        out[branch] = {"nearest tokens": nearest_tokens(learned.joint.text_encoder, ctx),
+                       "cosine to the initial context": [round(float(x), 3) for x in cos]}
+    return out

@@ -22,11 +22,11 @@ from diffusers import DiffusionPipeline, UNet2DConditionModel
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from tqdm.auto import tqdm
 
-from .cache import ArtifactCache, default_cache, sha256_file, shared_chunks
-from .errors import BadInputError, check_prompts
-from .precision import resolve_precision
-from .tokenizers import build_directory
-from .zoo import ASSETS, asset_path
+from ..cache import ArtifactCache, default_cache, sha256_file, shared_chunks
+from ..errors import BadInputError, check_prompts
+from ..precision import resolve_precision
+from ..tokenizers import build_directory
+from ..zoo import ASSETS, asset_path
 
 TEXT_MAX_LENGTH = 32  # MiniLM tokens fed to cross-attention
 GENERATOR_CARD = "lgclip_generator.json"  # crop, sampling defaults, training record and metrics
@@ -227,7 +227,7 @@ def build_tiny_sd_pipeline(directory: Path) -> Path:
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from .tokenizers import clip_tokenizer
+    from ..tokenizers import clip_tokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,

@@ -1,67 +1,31 @@
-"""Measure the offline generator: classification accuracy score (CAS), Frechet distances, prompt sensitivity and
-sampling throughput — all on EfficientNet-Lite0 features, so the numbers speak the classifier's language.
+"""`lgclip eval-generator`: wires dataset, prompt writer, generator and image encoder into the generator's metrics.
 
-CAS: a logistic regression trained on features of REAL train images classifies generated images as their
-prompt's class. FD(generated, test) is compared with FD(train, test), the floor for the same sample size.
+All metrics are on EfficientNet-Lite0 features, so the numbers speak the classifier's language; the metric
+functions themselves live in ``generator/evaluation.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import linalg
 
-from . import zoo
-from .cache import ArtifactCache, default_cache
-from .experiments.common import Timer, cached_features, environment, machine_load, write_json
-from .generator import GENERATOR_CARD, generate_images
-from .prompts import write_prompts
+from .. import zoo
+from ..cache import ArtifactCache, default_cache
+from ..generator import generate_images
+from ..generator.card import record_metrics
+from ..generator.evaluation import measure_throughput, score_generated
+from ..prompts import write_prompts
+from .common import Timer, cached_features, environment, write_json
 
 TEMPLATE = "A photo of a {}."
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (the FID formula)."""
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
-    covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
-
-
-def measure_throughput(gen: Any, prompts: list[str], first_seed: int = 10_000) -> tuple[float, dict[str, Any]]:
-    """Images per second of ``gen.generate`` on ``prompts`` (after a 10-image warm-up), and the conditions.
-
-    A number measured on a busy machine says so: the load before and after the timed call, and how many CPU
-    seconds this process got per wall second (about torch_threads when it had the cores to itself).
-    """
-    gen.generate(prompts[:10], list(range(10)))  # warm-up
-    load_before = machine_load()
-    t0, c0 = time.perf_counter(), time.process_time()
-    gen.generate(prompts, list(range(first_seed, first_seed + len(prompts))))
-    wall = time.perf_counter() - t0
-    cpu = time.process_time() - c0
-    load_after = machine_load()
-    return len(prompts) / wall, {
-        "load_before": load_before, "load_after": load_after, "wall_s": round(wall, 3),
-        "process_cpu_per_wall": round(cpu / max(wall, 1e-9), 2),
-        "busy": bool(load_before["busy"] or load_after["busy"]),
-        "device": str(getattr(getattr(gen, "pipe", None), "device", "unknown"))}
 
 
 def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test: int | None = None,
                        seed: int = 2024, generator_name: str | None = None, cache: ArtifactCache | None = None,
                        progress: bool = True) -> dict[str, Any]:
-    from sklearn.linear_model import LogisticRegression
-
     timer = Timer()
     cache = cache or default_cache()
     gen = zoo.load("generator", generator_name)
@@ -88,26 +52,15 @@ def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test:
         f_train, f_test = feats(train.images, "features real train"), feats(test.images, "features real test")
         f_tmpl, f_llm = feats(tmpl, "features generated (template)"), feats(llm_imgs, "features generated (LLM)")
     with timer("metrics"):
-        clf = LogisticRegression(max_iter=3000).fit(f_train, train.labels)
-        cas = float(clf.score(f_tmpl, labels))
-        cas_llm = float(clf.score(f_llm, labels))
-        real_acc = float(clf.score(f_test, test.labels))
-        n = len(f_tmpl)
-        rng = np.random.default_rng(seed)
-        train_sub = f_train[rng.permutation(len(f_train))[:n]]
-        fd_gen = frechet_distance(f_tmpl, f_test)
-        fd_floor = frechet_distance(train_sub, f_test)
-        sens = float(np.mean(1.0 - np.sum(f_tmpl * f_llm, axis=1)))
-        per_class_cas = {names[c]: float(np.mean(clf.predict(f_tmpl[labels == c]) == c)) for c in range(k)}
+        scores = score_generated(f_train, train.labels, f_test, test.labels, f_tmpl, f_llm, labels, names, seed)
     with timer("throughput"):
         bench_prompts = [TEMPLATE.format(names[i % k]) for i in range(100)]
         ips, throughput_conditions = measure_throughput(gen, bench_prompts)
+    n_generated = scores.pop("n_generated")
     return {
-        "cas": cas, "cas_llm_prompts": cas_llm, "cas_per_class": per_class_cas,
-        "real_test_accuracy_of_cas_classifier": real_acc,
-        "fd_generated_vs_test": fd_gen, "fd_train_vs_test": fd_floor, "prompt_sensitivity": sens,
+        **scores,
         "images_per_s": float(ips), "throughput_conditions": throughput_conditions,
-        "n_generated": int(n), "n_real_train": int(len(f_train)), "n_test": int(len(f_test)),
+        "n_generated": n_generated, "n_real_train": int(len(f_train)), "n_test": int(len(f_test)),
         "sampling": {"steps": gen.steps, "guidance_scale": gen.guidance_scale},
         "generator": gen.config(), "encoder": enc.config(), "seed": seed, "timings_s": timer.times,
         "manifest": {"cache": cache.manifest(), "environment": environment(), "load_per_timing": timer.load,
@@ -122,7 +75,7 @@ def speed_cas_curve(steps: tuple[int, ...] = (4, 6, 8, 12, 20), precisions: tupl
     and what it buys. One CAS classifier (real train features), the same prompts and seeds for every setting."""
     from sklearn.linear_model import LogisticRegression
 
-    from .precision import native_bf16
+    from ..precision import native_bf16
 
     cache = cache or default_cache()
     base = zoo.load("generator")
@@ -194,17 +147,7 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / "generator.json", result)
     print("\n".join(summary_lines(result)))
     if args.write_card and not args.quick:
-        card_path = zoo.asset_path("lgclip-fmnist-generator") / GENERATOR_CARD
-        card = json.loads(card_path.read_text())
-        card["metrics"] = {k: result[k] for k in ("cas", "cas_llm_prompts", "fd_generated_vs_test",
-                                                  "fd_train_vs_test", "prompt_sensitivity", "images_per_s",
-                                                  "throughput_conditions", "n_generated", "n_real_train", "n_test",
-                                                  "sampling")}
-        card["metrics"]["command"] = "lgclip eval-generator --out DIR"
-        card_path.write_text(json.dumps(card, indent=1))
-        from .generator_training import write_model_card
-
-        write_model_card(card_path.parent)
+        card_path = record_metrics(zoo.asset_path("lgclip-fmnist-generator"), result)
         print(f"metrics recorded in {card_path}")
     print(f"wrote {out / 'generator.json'}")
     return 0

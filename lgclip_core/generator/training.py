@@ -27,49 +27,11 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .cache import sha256_file
-from .data import FASHION_MNIST_PROMPT_NAMES
-from .generator import GENERATOR_CARD, TEXT_MAX_LENGTH, TextToImagePixelPipeline, _minilm_parts, encode_text_condition
-from .zoo import PACKAGE_DIR
-
-# --------------------------------------------------------------------------------------------- captions
-CLASS_SYNONYMS: dict[str, list[str]] = {
-    "t-shirt": ["t-shirt", "T-shirt", "tee", "tee shirt", "T-shirt/top", "short-sleeved top", "top"],
-    "trousers": ["trousers", "pair of trousers", "pants", "pair of pants", "jeans", "slacks", "Trouser"],
-    "pullover": ["pullover", "sweater", "jumper", "knitted pullover", "Pullover", "long-sleeved sweater"],
-    "dress": ["dress", "Dress", "gown", "frock", "summer dress", "sleeveless dress"],
-    "coat": ["coat", "Coat", "jacket", "overcoat", "winter coat", "zip-up jacket"],
-    "sandal": ["sandal", "Sandal", "strappy sandal", "flip-flop", "open-toe sandal", "summer sandal"],
-    "shirt": ["shirt", "Shirt", "button-up shirt", "collared shirt", "blouse", "dress shirt", "button-down shirt"],
-    "sneaker": ["sneaker", "Sneaker", "trainer", "running shoe", "sports shoe", "canvas sneaker"],
-    "bag": ["bag", "Bag", "handbag", "purse", "tote bag", "shoulder bag", "backpack"],
-    "ankle boot": ["ankle boot", "Ankle boot", "boot", "short boot", "leather boot", "heeled ankle boot"],
-}
-TEMPLATES = [
-    "{s}", "a {s}", "a photo of a {s}.", "A photo of a {s}.", "a photo of the {s}.",
-    "a black and white photo of a {s}.",
-    "a grayscale image of a {s}.", "a product photo of a {s}.", "a low resolution photo of a {s}.",
-    "an image of a {s}.", "a centered photo of a {s} on a black background.", "a picture of a {a} {s}.",
-    "a photo of a {a} {s}.", "a {a} {s}", "a small photo of a {s}.", "a clothing catalog image of a {s}.",
-    "{s}, which has a {a} look.", "{s}, which has a {a} texture and a typical shape.",
-    "{s}, which has a {a} colour and is seen from the front.", "{s}, which has a simple shape.",
-]
-ATTRIBUTES = ["plain", "dark", "light", "striped", "patterned", "printed", "grey", "black", "white", "bright",
-              "classic", "casual", "simple", "textured", "smooth", "soft", "cotton", "leather"]
-
-
-def build_captions(seed: int = 0, per_class: int = 120) -> list[list[str]]:
-    """Varied captions per class (templates x synonyms x attributes), deterministic by seed."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for cls in FASHION_MNIST_PROMPT_NAMES:
-        caps: set[str] = set()
-        while len(caps) < per_class:
-            t = TEMPLATES[rng.integers(len(TEMPLATES))]
-            s = CLASS_SYNONYMS[cls][rng.integers(len(CLASS_SYNONYMS[cls]))]
-            caps.add(t.format(s=s, a=ATTRIBUTES[rng.integers(len(ATTRIBUTES))]))
-        out.append(sorted(caps))
-    return out
+from ..cache import sha256_file
+from ..zoo import PACKAGE_DIR
+from .captions import build_captions
+from .card import write_model_card
+from .pipeline import GENERATOR_CARD, TEXT_MAX_LENGTH, TextToImagePixelPipeline, _minilm_parts, encode_text_condition
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -94,7 +56,8 @@ class TrainConfig:
     log_every: int = 25
     captions_per_class: int = 120
     prediction_type: str = "v_prediction"
-    sampling_defaults: dict[str, Any] = field(default_factory=lambda: {"steps": 12, "guidance_scale": 3.0})
+    # 6 DPM-Solver steps: what `lgclip eval-generator --curve` measured as the speed/CAS choice (generator card)
+    sampling_defaults: dict[str, Any] = field(default_factory=lambda: {"steps": 6, "guidance_scale": 3.0})
 
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -156,7 +119,7 @@ def _latest_checkpoint(out: Path) -> Path | None:
 def train(out_dir: str | Path, cfg: TrainConfig, n_train: int | None = None, progress: bool = True,
           export_to: str | Path | None = None) -> Path:
     """Train (or resume) into ``out_dir``; export the EMA pipeline to ``export_to`` (default out/pipeline)."""
-    from .data import load_fashion_mnist
+    from ..data import load_fashion_mnist
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(out_dir)
@@ -302,49 +265,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def store_half_precision(weights: Path) -> None:
     """Store weights as float16 (halves the committed size; the pipeline computes in float32 after loading)."""
     state = load_file(str(weights))
     save_file({k: v.half().contiguous() if v.is_floating_point() else v for k, v in state.items()}, str(weights),
               metadata={"format": "pt"})
-
-
-def write_model_card(pipeline_dir: str | Path) -> Path:
-    """Render README.md (the model card) from the pipeline's JSON record: data, captions, architecture, steps,
-    wall time, seed, file hashes and, once ``lgclip eval-generator --write-card`` ran, the metrics."""
-    d = Path(pipeline_dir)
-    card = json.loads((d / GENERATOR_CARD).read_text())
-    tr, cfg = card["training"], card["training"]["config"]
-    lines = [
-        "# lgclip-fmnist-ddpm: the offline text-to-image generator", "",
-        "A small member of the Stable Diffusion family, trained by `lgclip train-generator` on the Fashion-MNIST "
-        "**train** split only (the test split is never seen). Like Stable Diffusion, the generator has seen the "
-        "world; the LGCLIP classifier never sees a labelled real image.", "",
-        "## Architecture",
-        f"- diffusers `UNet2DConditionModel`, {tr['unet_parameters'] / 1e6:.2f} M parameters, channels "
-        f"{cfg['block_out_channels']}, blocks {cfg['down_block_types']}, cross-attention on all-MiniLM-L6-v2 "
-        "token states (32 tokens) + the pooled MiniLM embedding added to the time embedding",
-        f"- pixel space: 28x28 grey padded to 32x32, space-to-depth x{card['space_to_depth']} "
-        "(16x16x4, lossless, no VAE)",
-        f"- {cfg['prediction_type']} on a cosine (squaredcos_cap_v2) schedule, 1000 steps; sampling with "
-        f"DPM-Solver++ ({card['sampling_defaults']['steps']} steps, classifier-free guidance "
-        f"{card['sampling_defaults']['guidance_scale']}; condition dropout {cfg['cond_drop']} in training)", "",
-        "## Training",
-        f"- data: {tr['data']}, {tr['n_train_images']} images; captions per class: {tr['captions_per_class']} "
-        "(templates x synonyms x attributes, e.g. " + "; ".join(tr["caption_examples"][0]) + ")",
-        f"- steps: {tr['steps']} (batch {cfg['batch_size']}, {tr['epochs']} epochs), AdamW lr {cfg['lr']}, "
-        f"EMA {cfg['ema_decay']}, seed {tr['seed']}, wall time {tr['wall_time_s']} s on 2 CPU cores, "
-        f"final loss {tr['final_loss']:.4f}, torch {tr['torch']}", "",
-        "## Metrics (`lgclip eval-generator --out DIR`)",
-    ]
-    m = card.get("metrics")
-    if m:
-        lines += [f"- {k}: {v:.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in m.items()]
-    else:
-        lines.append("- not measured yet: run `lgclip eval-generator --out DIR --write-card`")
-    lines += ["", "## Files (sha256)"] + [f"- `{k}`: `{v}`" for k, v in card["files"].items()]
-    path = d / "README.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
