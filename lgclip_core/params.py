@@ -94,7 +94,7 @@ RULES: dict[str, Rule] = {
     "ABLATION_N": Rule("ints", 1), "ABLATION_SCALES": Rule("ints", 1), "ABLATION_SIZES": Rule("ints", 16),
     "HYBRID_WEIGHT": Rule("float", 0.0, 1.0),
     "RESULTS_JSON": Rule("str", none=True, none_means="run now"), "OUT_DIR": Rule("str"),
-    "RESULTS_DIR": Rule("str"), "FRONTIER_RUNS": Rule("strs"),
+    "RESULTS_DIR": Rule("str"), "FRONTIER_RUNS": Rule("strs"), "CURVE_JSON": Rule("str"),
     "BATCH": _int(), "REPEATS": _int(), "TEXT_PROMPTS_PER_CLASS": _int(), "N_MULTISCALE_IMAGES": _int(),
     "SCALE_COUNTS": Rule("ints", 1), "GEN_BATCH_SIZES": Rule("ints", 1), "MAX_CLASSIFIED": _int(),
     "MEMORY_SCENARIOS": Rule("strs", choices=_scenarios), "PAPER_ARCHS": Rule("strs", choices=_clip_archs),
