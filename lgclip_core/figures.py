@@ -469,3 +469,72 @@ def paper_vs_ours(main: Any, paper_col: str, ours_col: str, offline: Mapping[str
         a1.axis("off")
         a1.text(0.5, 0.5, "offline: not run", ha="center", va="center")
     return _finish(fig, path)
+
+
+# ----------------------------------------------------------------------------- chapter 07 (efficiency)
+@_styled
+def tower_parameters(sizes: Any, archs: Any, path: str | Path | None = None) -> Any:
+    """Stacked bars: image-tower and text-tower parameters of the loaded models (``sizes``, one row per tower)
+    and of the papers' CLIP architectures (``archs``): what an inference process has to hold."""
+    img = sizes[sizes.tower == "image"]
+    labels = [f"{m}\n{n}" for m, n in img[["model", "name"]].values] + list(archs.architecture)
+    img_p = np.r_[img.parameters, archs["image tower"]] / 1e6
+    txt_p = np.r_[sizes[sizes.tower == "text"].parameters, archs["text tower"]] / 1e6
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    ax.barh(labels, img_p, color="#10b981", label="image tower (LGCLIP at test time)")
+    ax.barh(labels, txt_p, left=img_p, color="#93c5fd", label="text tower (text zero-shot also needs it)")
+    ax.set(xscale="symlog", xlabel="parameters (millions, symlog scale)", title="Parameters an inference process holds")
+    ax.legend(fontsize=8, loc="lower right")
+    return _finish(fig, path)
+
+
+@_styled
+def throughput_bars(speed: Any, batch: int, path: str | Path | None = None) -> Any:
+    """One panel per model: images/s of each inference mode (rows of ``speed``: model, inference, images/s)."""
+    groups = list(speed.groupby("model", sort=False))
+    fig, axes = plt.subplots(1, len(groups), figsize=(12, 3.2), squeeze=False)
+    for ax, (model, grp) in zip(axes[0], groups, strict=True):
+        ax.barh(grp.inference, grp["images/s"], color=["#10b981", "#6ee7b7", "#93c5fd"][:len(grp)])
+        ax.bar_label(ax.containers[0], fmt=" %.0f", fontsize=9)
+        ax.set(xlim=(0, grp["images/s"].max() * 1.25), title=model, xlabel=f"images per second (batch {batch})")
+        ax.invert_yaxis()
+    return _finish(fig, path)
+
+
+@_styled
+def multiscale_speed(ms: Any, encoder_name: str, path: str | Path | None = None) -> Any:
+    """Images/s against the number of scales, batched and looped, with the single view divided by the number of
+    scales as the reference (rows of ``ms``: mode, scales, images/s; the first row is the single view)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for mode, style in [("batched", "o-"), ("one pass per scale", "s--")]:
+        g = ms[ms["mode"] == mode]
+        ax.plot(g.scales, g["images/s"], style, label=mode)
+    single = ms["images/s"].iloc[0]
+    ax.axhline(single, color="0.5", lw=1, ls=":", label="single view")
+    ax.plot(g.scales, single / g.scales, color="0.75", lw=1, label="single view / number of scales")
+    ax.set(xlabel="number of scales", ylabel="images per second", yscale="log", xticks=list(g.scales),
+           title=f"Multi-scale encoding with {encoder_name}")
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+@_styled
+def break_even(costs: Any, max_classified: int, path: str | Path | None = None) -> Any:
+    """Total cost (one-time + per image) against the number of classified images, and the share spent once
+    (rows of ``costs``: method, one-time s, per image s, images until one-time is half the cost)."""
+    from .efficiency import total_cost
+
+    n = np.logspace(0, np.log10(max_classified), 200)
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 4.2))
+    colours = ["#dc2626", "#f59e0b", "#10b981", "#3b82f6"]
+    for r, c in zip(costs.itertuples(index=False), colours[:len(costs)], strict=True):
+        total = total_cost(r[1], r[2], n)
+        a0.plot(n, total, color=c, label=r.method)
+        a1.plot(n, r[1] / total, color=c, label=r.method)
+    a0.axvline(costs.iloc[0, 3], color="#dc2626", lw=0.8, ls=":")
+    a0.set(xscale="log", yscale="log", xlabel="classified images", ylabel="total seconds",
+           title="Total cost = one-time + per image (dotted: cold-cache one-time = half the total)")
+    a1.set(xscale="log", ylim=(0, 1.02), xlabel="classified images", ylabel="share of the total spent once",
+           title="How the one-time work amortises")
+    a0.legend(fontsize=8)
+    return _finish(fig, path)

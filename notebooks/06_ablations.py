@@ -36,9 +36,8 @@ IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; e
 
 # %% tags=["parameters"]
 RESULTS_JSON = "results/lgclip/lgclip.json"  # an lgclip.json written by chapter 05 or `lgclip reproduce lgclip`
-FRONTIER_RUNS = ["results/offline/lgclip.json", "results/offline/frontier/112px-1scale/lgclip.json",
-                 "results/offline/frontier/224px-1scale/lgclip.json",
-                 "results/offline/frontier/fp32-112px/lgclip.json"]  # full-size runs at other settings
+FRONTIER_RUNS = ["results/offline/lgclip.json"] + [f"results/offline/frontier/{name}/lgclip.json" for name in
+                                                  ("112px-1scale", "224px-1scale", "fp32-112px")]  # other settings
 
 # %%
 from lgclip_core.params import validate_parameters
@@ -53,6 +52,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
+from lgclip_core import figures, report
 from lgclip_core.report import repo_path
 
 source = RESULTS_JSON if Path(RESULTS_JSON).exists() else "results/offline/lgclip.json"  # as the reader sees it
@@ -171,16 +171,12 @@ display(Markdown(
 # %% [markdown]
 # ## What each setting costs: accuracy against time
 #
-# The ablations above change one thing on one run. The settings that cost the most time - the encoder's input
-# size, the number of crop scales, the encoder's numeric precision - were also run in full, each on all test
-# images, by `lgclip reproduce lgclip --input-size PX --n-scales S --out results/offline/frontier/NAME`
-# (`LGCLIP_ENCODER_PRECISION=fp32` for the fp32 point). Each point is one run on a 2-core CPU; its time is the
-# part of the run's wall time that depends on the setting (everything but loading models, writing prompts and
-# generating images, which every setting shares), next to the highest load average the machine had.
+# The costliest settings (input size, crop scales, encoder precision) were also run in full on all test images:
+# `lgclip reproduce lgclip --input-size PX --n-scales S --out results/offline/frontier/NAME` (fp32:
+# `LGCLIP_ENCODER_PRECISION=fp32`). A point's time is the part of its run that depends on the setting (all but
+# loading models, prompts and image generation, which every setting shares), on 2 CPU cores at the load shown.
 
 # %%
-from lgclip_core import figures, report
-
 front = report.frontier_table(FRONTIER_RUNS)
 if front.empty:
     print("no frontier runs yet: see the commands above")
