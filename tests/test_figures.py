@@ -163,3 +163,26 @@ def test_paper_vs_ours_bars_and_offline_colours() -> None:
     assert [p.get_width() for p in bars] == [70.0, 50.0]
     assert bars[0].get_facecolor() != bars[1].get_facecolor()  # zero-shot green, real labels grey
     plt.close("all")
+
+
+def test_speed_quality_curve_labels_every_point_and_break_even_adds_to_the_total() -> None:
+    import pandas as pd
+
+    rows = [{"precision": p, "steps": s, "images_per_s": r, "cas": c}
+            for p, s, r, c in [("fp32", 6, 25.0, 0.96), ("fp32", 12, 12.6, 0.968), ("bf16", 6, 52.0, 0.958)]]
+    fig = figures.speed_quality_curve(rows)
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["12", "6", "6"]  # one label per point
+    assert ax.get_legend() is not None
+    plt.close(fig)
+    costs = pd.DataFrame({"method": ["a", "b"], "one-time s": [10.0, 0.0], "per image s": [1.0, 2.0],
+                          "images until one-time is half the cost": [10.0, 0.0]})
+    fig = figures.break_even(costs, 1000)
+    total_a = fig.axes[0].get_lines()[0].get_ydata()
+    n = fig.axes[0].get_lines()[0].get_xdata()
+    np.testing.assert_allclose(total_a, 10.0 + 1.0 * n)  # one-time + per image x images
+    share = fig.axes[1].get_lines()[1].get_ydata()
+    np.testing.assert_allclose(share, 0.0)  # nothing spent once
+    plt.close(fig)
+    with pytest.raises(BadInputError, match="no rows"):
+        figures.speed_quality_curve([])
