@@ -101,3 +101,13 @@ def test_the_committed_model_card_is_rendered_from_its_record(tmp_path: Path) ->
     (tmp_path / GENERATOR_CARD).write_text((committed / GENERATOR_CARD).read_text())
     assert write_model_card(tmp_path).read_text() == (committed / "README.md").read_text(), \
         "the model card is stale: run generator.card.write_model_card on the committed pipeline"
+
+
+def test_generator_steps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lgclip_core.generator import load_offline_generator
+
+    monkeypatch.setenv("LGCLIP_GENERATOR_STEPS", "3")
+    assert load_offline_generator("lgclip-fmnist-ddpm").steps == 3
+    monkeypatch.setenv("LGCLIP_GENERATOR_STEPS", "three")
+    with pytest.raises(BadInputError, match="LGCLIP_GENERATOR_STEPS must be a whole number"):
+        load_offline_generator("lgclip-fmnist-ddpm")

@@ -214,7 +214,10 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
     defaults = card.get("sampling_defaults", {})
     weights = path / "unet" / "diffusion_pytorch_model.safetensors"
     revision = sha256_file(weights)[:16] if weights.exists() else "unsaved"
-    steps = steps or int(os.environ.get("LGCLIP_GENERATOR_STEPS") or defaults.get("steps", 20))
+    env_steps = os.environ.get("LGCLIP_GENERATOR_STEPS", "")
+    if env_steps and not env_steps.strip().isdigit():
+        raise BadInputError(f"$LGCLIP_GENERATOR_STEPS must be a whole number >= 1, got {env_steps!r}")
+    steps = steps or int(env_steps or defaults.get("steps", 20))
     if steps < 1:
         raise BadInputError(f"generator steps must be >= 1, got {steps} (argument or $LGCLIP_GENERATOR_STEPS)")
     return Generator(pipe, name, revision, steps,
