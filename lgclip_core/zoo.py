@@ -166,10 +166,19 @@ class Backend:
     source: str = "offline"  # offline | hub | tiny | shapes
     description: str = ""
 
-    def load(self, **overrides: Any) -> Any:
+    def loader_function(self) -> Callable[..., Any]:
         module, func = self.loader.split(":")
-        fn: Callable[..., Any] = getattr(importlib.import_module(f"lgclip_core.{module}"), func)
-        return fn(name=self.name, **{**self.kwargs, **overrides})
+        return getattr(importlib.import_module(f"lgclip_core.{module}"), func)
+
+    def accepts(self, parameter: str) -> bool:
+        """Whether the loader takes keyword ``parameter`` (e.g. a generator's ``sampling``, an encoder's
+        ``input_size``): callers pass an override only to backends that have it."""
+        import inspect
+
+        return parameter in inspect.signature(self.loader_function()).parameters
+
+    def load(self, **overrides: Any) -> Any:
+        return self.loader_function()(name=self.name, **{**self.kwargs, **overrides})
 
 
 def _b(role: str, name: str, loader: str, source: str, description: str, **kwargs: Any) -> Backend:

@@ -84,3 +84,15 @@ def test_heavy_models_load_once() -> None:
     assert zoo.load("prompt_writer", "template", template="a {}") is not w1  # other arguments, other object
     zoo.clear_loaded()
     assert zoo.load("prompt_writer", "template") is not w1
+
+
+def test_backends_say_which_overrides_their_loader_takes() -> None:
+    from lgclip_core.errors import BadInputError
+    from lgclip_core.experiments.lgclip import LGCLIPConfig, _load_encoder
+
+    assert zoo.resolve("image_encoder", "efficientnet-lite0").accepts("input_size")
+    assert zoo.resolve("image_encoder", "efficientnet-lite0").accepts("precision")
+    assert not zoo.resolve("image_encoder", "tiny-clip", "tiny").accepts("input_size")  # a fixed-size CLIP tower
+    assert not zoo.resolve("generator", None, "offline").accepts("sampling")  # only Stable Diffusion takes it
+    with pytest.raises(BadInputError, match="fixed input size"):
+        _load_encoder(LGCLIPConfig(profile="tiny", input_size=64))

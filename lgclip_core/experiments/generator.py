@@ -16,11 +16,28 @@ from .. import zoo
 from ..cache import ArtifactCache, default_cache
 from ..generator import generate_images
 from ..generator.card import record_metrics
-from ..generator.evaluation import measure_throughput, score_generated
+from ..generator.evaluation import cas_classifier, measure_throughput, score_generated
 from ..prompts import write_prompts
 from .common import Timer, cached_features, environment, write_json
 
 TEMPLATE = "A photo of a {}."
+
+
+def _features(enc: Any, images: np.ndarray, cache: ArtifactCache, progress: bool, desc: str = "") -> np.ndarray:
+    """Cached single-view features of the classifier's encoder (the space every metric is computed in)."""
+    return cached_features(cache, {"kind": "global", "encoder": enc.config()}, images,
+                           lambda x, i: enc.encode(x), progress=progress, desc=desc)
+
+
+def _per_class_set(names: list[str], per_class: int) -> tuple[list[str], list[int], np.ndarray]:
+    """Template prompts, seeds (0..per_class-1 in every class) and labels of a class-major generated set."""
+    k = len(names)
+    return ([TEMPLATE.format(c) for c in names for _ in range(per_class)], np.tile(np.arange(per_class), k).tolist(),
+            np.repeat(np.arange(k), per_class))
+
+
+def _throughput_prompts(names: list[str], n: int = 100) -> list[str]:
+    return [TEMPLATE.format(names[i % len(names)]) for i in range(n)]
 
 
 def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test: int | None = None,
@@ -34,28 +51,21 @@ def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test:
     test = zoo.load("dataset", split="test")
     test = test.stratified(n_test // 10 if n_test else None, seed=seed)
     names = train.prompt_names
-    k = len(names)
     llm = write_prompts(zoo.load("prompt_writer"), names, n=10, seed=seed, cache=cache)
 
-    def feats(images: np.ndarray, desc: str) -> np.ndarray:
-        return cached_features(cache, {"kind": "global", "encoder": enc.config()}, images,
-                               lambda x, i: enc.encode(x), progress=progress, desc=desc)
-
-    seeds = np.tile(np.arange(per_class), k).tolist()
-    labels = np.repeat(np.arange(k), per_class)
+    prompts, seeds, labels = _per_class_set(names, per_class)
     with timer("generate"):
-        tmpl = generate_images(gen, [TEMPLATE.format(c) for c in names for _ in range(per_class)], seeds,
-                               cache=cache, chunk=per_class, progress=progress)
+        tmpl = generate_images(gen, prompts, seeds, cache=cache, chunk=per_class, progress=progress)
         llm_imgs = generate_images(gen, [llm[c][0] for c in names for _ in range(per_class)], seeds, cache=cache,
                                    chunk=per_class, progress=progress)
     with timer("features"):
-        f_train, f_test = feats(train.images, "features real train"), feats(test.images, "features real test")
-        f_tmpl, f_llm = feats(tmpl, "features generated (template)"), feats(llm_imgs, "features generated (LLM)")
+        f_train, f_test, f_tmpl, f_llm = (_features(enc, x, cache, progress, f"features {what}") for x, what in (
+            (train.images, "real train"), (test.images, "real test"), (tmpl, "generated (template)"),
+            (llm_imgs, "generated (LLM)")))
     with timer("metrics"):
         scores = score_generated(f_train, train.labels, f_test, test.labels, f_tmpl, f_llm, labels, names, seed)
     with timer("throughput"):
-        bench_prompts = [TEMPLATE.format(names[i % k]) for i in range(100)]
-        ips, throughput_conditions = measure_throughput(gen, bench_prompts)
+        ips, throughput_conditions = measure_throughput(gen, _throughput_prompts(names))
     n_generated = scores.pop("n_generated")
     return {
         **scores,
@@ -73,24 +83,14 @@ def speed_cas_curve(steps: tuple[int, ...] = (4, 6, 8, 12, 20), precisions: tupl
                     cache: ArtifactCache | None = None, progress: bool = True) -> dict[str, Any]:
     """CAS and images/s of the offline generator for each (precision, sampling steps): what each setting costs
     and what it buys. One CAS classifier (real train features), the same prompts and seeds for every setting."""
-    from sklearn.linear_model import LogisticRegression
-
     from ..precision import native_bf16
 
     cache = cache or default_cache()
     base = zoo.load("generator")
     enc = zoo.load("image_encoder")
     train = zoo.load("dataset", split="train").stratified(real_per_class, seed=seed)
-    names, k = train.prompt_names, len(train.prompt_names)
-
-    def feats(images: np.ndarray) -> np.ndarray:
-        return cached_features(cache, {"kind": "global", "encoder": enc.config()}, images,
-                               lambda x, i: enc.encode(x), progress=False)
-
-    clf = LogisticRegression(max_iter=3000).fit(feats(train.images), train.labels)
-    prompts = [TEMPLATE.format(c) for c in names for _ in range(per_class)]
-    seeds, labels = np.tile(np.arange(per_class), k).tolist(), np.repeat(np.arange(k), per_class)
-    bench_prompts = [TEMPLATE.format(names[i % k]) for i in range(100)]
+    clf = cas_classifier(_features(enc, train.images, cache, False), train.labels)
+    prompts, seeds, labels = _per_class_set(train.prompt_names, per_class)
     rows = []
     for precision in precisions:
         if precision == "bf16" and not native_bf16():
@@ -98,8 +98,9 @@ def speed_cas_curve(steps: tuple[int, ...] = (4, 6, 8, 12, 20), precisions: tupl
         for n_steps in steps:
             gen = base.with_sampling(steps=n_steps, precision=precision)
             imgs = generate_images(gen, prompts, seeds, cache=cache, chunk=per_class, progress=progress)
-            ips, cond = measure_throughput(gen, bench_prompts)
-            rows.append({"precision": precision, "steps": n_steps, "cas": float(clf.score(feats(imgs), labels)),
+            ips, cond = measure_throughput(gen, _throughput_prompts(train.prompt_names))
+            rows.append({"precision": precision, "steps": n_steps,
+                         "cas": float(clf.score(_features(enc, imgs, cache, False), labels)),
                          "images_per_s": float(ips), "throughput_conditions": cond})
     return {"what": "offline generator: CAS (template prompts) and images/s per precision and sampling steps",
             "rows": rows, "per_class": per_class, "real_per_class": real_per_class, "seed": seed,

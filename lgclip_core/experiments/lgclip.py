@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
-import inspect
 import json
 import time
 from collections.abc import Callable
@@ -148,17 +146,11 @@ def top_n_by_text(scores: np.ndarray, n: int, pool: int, n_max: int) -> np.ndarr
     return np.concatenate(out)
 
 
-def _loader_takes(role: str, name: str | None, profile: str, parameter: str) -> bool:
-    """Whether the zoo's loader for (role, name, profile) has a keyword ``parameter``."""
-    module, func = zoo.resolve(role, name, profile).loader.split(":")
-    return parameter in inspect.signature(getattr(importlib.import_module(f"lgclip_core.{module}"), func)).parameters
-
-
 def _load_encoder(cfg: LGCLIPConfig) -> Any:
     """The zoo's image encoder, at ``cfg.input_size`` where set (towers with a fixed input size refuse it)."""
     if not cfg.input_size:
         return zoo.load("image_encoder", cfg.backbone, cfg.profile)
-    if not _loader_takes("image_encoder", cfg.backbone, cfg.profile, "input_size"):
+    if not zoo.resolve("image_encoder", cfg.backbone, cfg.profile).accepts("input_size"):
         raise BadInputError(f"input_size={cfg.input_size}: the encoder of profile {cfg.profile!r} has a fixed input "
                             "size (CLIP towers); leave --input-size out")
     return zoo.load("image_encoder", cfg.backbone, cfg.profile, input_size=int(cfg.input_size))
@@ -166,7 +158,7 @@ def _load_encoder(cfg: LGCLIPConfig) -> Any:
 
 def _load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Any:
     """The zoo's generator; a loader that takes ``sampling`` (Stable Diffusion) gets the protocol's settings."""
-    takes = _loader_takes("generator", cfg.generator, cfg.profile, "sampling")
+    takes = zoo.resolve("generator", cfg.generator, cfg.profile).accepts("sampling")
     kw = {"sampling": dict(proto["lgclip.sampling"])} if takes else {}
     return zoo.load("generator", cfg.generator, cfg.profile, **kw)
 

@@ -50,15 +50,20 @@ def measure_throughput(gen: Any, prompts: list[str], first_seed: int = 10_000) -
         "device": str(getattr(getattr(gen, "pipe", None), "device", "unknown"))}
 
 
+def cas_classifier(f_train: np.ndarray, y_train: np.ndarray) -> Any:
+    """CAS's judge: a logistic regression on features of REAL train images (scores generated images by class)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=3000).fit(f_train, y_train)
+
+
 def score_generated(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, y_test: np.ndarray,
                     f_tmpl: np.ndarray, f_llm: np.ndarray, labels: np.ndarray, names: Sequence[str],
                     seed: int) -> dict[str, Any]:
     """CAS, FD and prompt sensitivity from features: real train/test, generated from the template and from the
     LLM's first description (same seeds, so ``f_tmpl[i]`` and ``f_llm[i]`` differ only in their prompt)."""
-    from sklearn.linear_model import LogisticRegression
-
     k = len(names)
-    clf = LogisticRegression(max_iter=3000).fit(f_train, y_train)
+    clf = cas_classifier(f_train, y_train)
     cas = float(clf.score(f_tmpl, labels))
     cas_llm = float(clf.score(f_llm, labels))
     real_acc = float(clf.score(f_test, y_test))

@@ -201,7 +201,7 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
     """Our committed pipeline (UNet + scheduler) + the MiniLM asset, from local files only.
 
     ``precision`` (or ``$LGCLIP_GENERATOR_PRECISION``): "auto" (default) runs the UNet under bf16 autocast
-    where the hardware has native bf16 (2.1x the fp32 images/s on an AMX CPU, pixels within 7/255, mean 0.26),
+    where the hardware has native bf16 (speed and CAS per setting: `lgclip eval-generator --curve`),
     fp32 elsewhere. ``steps`` (or ``$LGCLIP_GENERATOR_STEPS``): DPM-Solver steps, default the card's."""
     path = Path(path) if path else asset_path("lgclip-fmnist-generator")
     ASSETS["lgclip-fmnist-generator"].verify(path)  # an explicit copy too: its card's SHA-256s (IntegrityError)
