@@ -2,7 +2,7 @@
 
 The package itself works without it, but the book helpers read files that ship only with the repository. An
 editable install finds the checkout above the package; a wheel (``pip install`` from git, as in Colab) does not,
-so the checkout is named explicitly by ``$LGCLIP_CHECKOUT`` (``colab.setup`` sets it to its clone) or found as the
+so the checkout is named explicitly by ``$LGCLIP_CHECKOUT`` (``book.colab.setup`` sets it to its clone) or found as the
 working folder or its parent (a chapter runs in ``notebooks/``). Nothing is guessed beyond that: when no checkout
 is found, the error says how to name one.
 """

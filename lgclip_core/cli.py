@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-generator": ("lgclip_core.generator.training", "train the offline text-to-image generator"),
     "eval-generator": ("lgclip_core.experiments.generator", "measure the offline generator (CAS, FD, throughput)"),
     "reproduce": ("lgclip_core.experiments", "reproduce a paper: `lgclip reproduce lgclip|t2ipal ...`"),
-    "assignments": ("lgclip_core.assignments", "course assignments on nbgrader: release, grade a class"),
+    "assignments": ("lgclip_core.book.assignments", "course assignments on nbgrader: release, grade a class"),
 }
 
 

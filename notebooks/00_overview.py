@@ -23,7 +23,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -54,7 +54,8 @@ import numpy as np
 import torch
 from IPython.display import display
 
-from lgclip_core import figures, report, zoo
+from lgclip_core import zoo
+from lgclip_core.book import figures, report
 from lgclip_core.prompts import write_prompts
 
 if PROFILE == "auto":

@@ -29,7 +29,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -59,11 +59,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from lgclip_core import figures, zoo
+from lgclip_core import zoo
+from lgclip_core.book import figures
+from lgclip_core.book.report import repo_path
 from lgclip_core.generator import GENERATOR_CARD, load_offline_generator
 from lgclip_core.generator.captions import build_captions
 from lgclip_core.prompts import write_prompts
-from lgclip_core.report import repo_path
 
 card_dir = zoo.asset_path("lgclip-fmnist-generator")
 card = json.loads((card_dir / GENERATOR_CARD).read_text())

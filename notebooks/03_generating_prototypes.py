@@ -29,7 +29,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -58,7 +58,8 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from lgclip_core import figures, zoo
+from lgclip_core import zoo
+from lgclip_core.book import figures
 from lgclip_core.cache import default_cache
 from lgclip_core.experiments.lgclip import prompt_sets
 from lgclip_core.generator import generate_images

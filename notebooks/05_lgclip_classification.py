@@ -30,7 +30,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -73,7 +73,7 @@ import pandas as pd
 import torch
 from IPython.display import Image, Markdown, display
 
-from lgclip_core import figures, report
+from lgclip_core.book import figures, report
 from lgclip_core.experiments.lgclip import LGCLIPConfig, run_lgclip
 
 if PROFILE == "auto":

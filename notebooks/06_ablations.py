@@ -23,7 +23,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -52,8 +52,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from lgclip_core import figures, report
-from lgclip_core.report import repo_path
+from lgclip_core.book import figures, report
+from lgclip_core.book.report import repo_path
 
 source = RESULTS_JSON if Path(RESULTS_JSON).exists() else "results/offline/lgclip.json"  # as the reader sees it
 result = json.loads((Path(source) if source == RESULTS_JSON else repo_path(source)).read_text())

@@ -26,7 +26,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -62,9 +62,10 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from lgclip_core import figures, zoo
+from lgclip_core import zoo
+from lgclip_core.book import figures
+from lgclip_core.book.report import repo_path
 from lgclip_core.experiments import efficiency as exp
-from lgclip_core.report import repo_path
 
 if PROFILE == "auto":
     PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"

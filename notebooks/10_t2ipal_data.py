@@ -37,7 +37,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from lgclip_core import figures
+from lgclip_core.book import figures
 from lgclip_core.experiments.t2ipal import Settings, prepare, single_item_zero_shot
 
 settings = Settings.sized(quick=True, profile=PROFILE, n_template=N_TEMPLATE, n_llm=N_LLM, n_test=N_TEST,

@@ -45,7 +45,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -74,7 +74,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from lgclip_core import figures
+from lgclip_core.book import figures
 from lgclip_core.experiments.t2ipal import Settings, describe_methods, evaluate, prepare, train_method
 from lgclip_core.t2ipal import METHODS, T2IPAL
 from lgclip_core.t2ipal.model import context_drift

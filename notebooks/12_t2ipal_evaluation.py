@@ -38,7 +38,7 @@
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-from lgclip_core import colab
+from lgclip_core.book import colab
 
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
@@ -71,7 +71,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from lgclip_core import figures, report
+from lgclip_core.book import figures, report
 from lgclip_core.experiments.t2ipal import METHOD_ORDER, Settings, heatmap_examples, prepare, train_method
 
 source = RESULTS_JSON or "results/offline/t2ipal.json"

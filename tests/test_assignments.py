@@ -14,7 +14,7 @@ import jupytext
 import nbformat
 import pytest
 
-from lgclip_core import assignments as A
+from lgclip_core.book import assignments as A
 from lgclip_core.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lgclip_core import assignments, checkout, report
+from lgclip_core import checkout
+from lgclip_core.book import assignments, report
 from lgclip_core.errors import MissingAssetError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lgclip_core import colab
+from lgclip_core.book import colab
 from lgclip_core.errors import MissingAssetError
 from lgclip_core.zoo import ASSETS
 

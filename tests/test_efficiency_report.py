@@ -1,4 +1,4 @@
-"""lgclip_core.efficiency (measuring helpers) and lgclip_core.report (the reproduction report's tables)."""
+"""lgclip_core.efficiency (measuring helpers) and lgclip_core.book.report (the reproduction report's tables)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lgclip_core import efficiency as eff
-from lgclip_core import report
+from lgclip_core.book import report
 
 
 # ------------------------------------------------------------------------------------------- efficiency
@@ -192,8 +192,8 @@ def test_cost_table_and_summary_follow_the_measurements():
 
 
 def test_paper_shapes_tables_read_the_committed_results(tmp_path):
+    from lgclip_core.book.report import repo_path
     from lgclip_core.experiments import efficiency as exp
-    from lgclip_core.report import repo_path
 
     assert exp.paper_shapes_tables(tmp_path) is None
     roles, runs, util = exp.paper_shapes_tables(repo_path("results") / "paper-shapes")

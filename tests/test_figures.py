@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PolyCollection, QuadMesh  # noqa: E402
 
-from lgclip_core import figures  # noqa: E402
+from lgclip_core.book import figures  # noqa: E402
 from lgclip_core.errors import BadInputError  # noqa: E402
 
 

@@ -447,7 +447,7 @@ def _write_outputs(out: Path, result: dict[str, Any], pred: np.ndarray, y: np.nd
                    proto_idx: np.ndarray, grid_idx: np.ndarray) -> None:
     """lgclip.json (merged with another protocol's run, see ``merge_protocol_results``), lgclip.csv of the top
     level, and the figures of this run when it is the top level."""
-    from .. import figures
+    from ..book import figures
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / "lgclip.json"

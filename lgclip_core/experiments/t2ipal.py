@@ -176,7 +176,7 @@ def backbone_for(settings: Settings) -> str | None:
     if name is None and settings.profile == "paper-shapes":
         name = "shapes-clip-rn50"  # the paper's CLIP RN50 at true size, random weights
     if name is None and settings.profile == "paper":
-        from ..report import PAPER_FILES, paper_table
+        from ..book.report import PAPER_FILES, paper_table
 
         names = sorted(set(paper_table([PAPER_FILES["t2ipal"]])["backbone"]))
         if len(names) != 1:
@@ -191,7 +191,7 @@ def backbone_for(settings: Settings) -> str | None:
 def paper_claimed_gain() -> float:
     """T2I-PAL's claimed mean mAP gain over the best prior method, in points, from ``book/data/paper_t2ipal.csv``
     (row ``CLAIM_METHOD``): the paper's numbers live in that file, not in code."""
-    from ..report import PAPER_FILES, paper_table
+    from ..book.report import PAPER_FILES, paper_table
 
     paper = paper_table([PAPER_FILES["t2ipal"]])
     row = paper[paper["method"] == CLAIM_METHOD]

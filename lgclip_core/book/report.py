@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checkout import checkout, checkout_candidates
-from .errors import BadInputError
+from ..checkout import checkout, checkout_candidates
+from ..errors import BadInputError
 
 __all__ = ["PAPER_FILES", "EXPECTED", "LGCLIP_PAPER_METHODS", "repo_path", "paper_table", "collect_results",
            "rows_from_lgclip", "rows_from_t2ipal", "rows_from_generator", "expected_files", "comparison_table",
@@ -234,7 +234,7 @@ def comparison_table(paper: pd.DataFrame, ours: pd.DataFrame, paper_name: str = 
 
 
 def _offline_dataset(name: Any) -> bool:
-    from . import zoo
+    from .. import zoo
 
     backend = zoo.BACKENDS["dataset"].get(str(name))
     return backend is not None and backend.source == "offline"
@@ -261,7 +261,7 @@ def format_comparison(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 def run_offline_quick(seed: int = 2024, **overrides: Any) -> dict[str, Any]:
     """Run the quick offline LGCLIP experiment in-process (``LGCLIPConfig.quick(**overrides)``); the result has
     the same layout as ``results/offline/lgclip.json``. Tuples in the config may be given as lists."""
-    from .experiments.lgclip import LGCLIPConfig, run_lgclip
+    from ..experiments.lgclip import LGCLIPConfig, run_lgclip
 
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return run_lgclip(LGCLIPConfig.quick(seed=seed, **kw), out=None, progress=False)
@@ -378,7 +378,7 @@ def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = 
 def zoo_table(profile: str) -> pd.DataFrame:
     """One row per role of the zoo: each profile's default backend, all registered names, and what the default
     of ``profile`` is (its description)."""
-    from . import zoo
+    from .. import zoo
 
     return pd.DataFrame([{"role": role, **{f"{p} default": zoo.PROFILES[p][role] for p in zoo.PROFILES},
                           "all registered": ", ".join(names),

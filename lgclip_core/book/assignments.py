@@ -28,8 +28,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkout import checkout, checkout_candidates
-from .errors import BadInputError
+from ..checkout import checkout, checkout_candidates
+from ..errors import BadInputError
 
 __all__ = ["course_dir", "assignment_ids", "release", "stage_submissions", "grade",
            "add_arguments", "run"]
@@ -197,7 +197,7 @@ def _nbgrader_export_plugin():
     class _QuestionCsvExport(ExportPlugin):
         """nbgrader export plugin: one row per student, one column per graded cell (question), totals.
 
-        ``nbgrader export --exporter lgclip_core.assignments.QuestionCsvExport --to gradebook.csv``
+        ``nbgrader export --exporter lgclip_core.book.assignments.QuestionCsvExport --to gradebook.csv``
         """
 
         def export(self, gradebook) -> None:

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from .errors import BadInputError
+from ..errors import BadInputError
 
 THEME: dict[str, Any] = dict(context="notebook", style="whitegrid", palette="tab10", font_scale=0.8)
 
@@ -522,7 +522,7 @@ def multiscale_speed(ms: Any, encoder_name: str, path: str | Path | None = None)
 def break_even(costs: Any, max_classified: int, path: str | Path | None = None) -> Any:
     """Total cost (one-time + per image) against the number of classified images, and the share spent once
     (rows of ``costs``: method, one-time s, per image s, images until one-time is half the cost)."""
-    from .efficiency import total_cost
+    from ..efficiency import total_cost
 
     n = np.logspace(0, np.log10(max_classified), 200)
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 4.2))

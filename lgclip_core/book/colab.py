@@ -3,7 +3,7 @@
 A chapter's first code cell (hidden in the rendered book) is the same two lines everywhere:
 
     !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
-    from lgclip_core.colab import setup; IN_COLAB = setup()  # noqa: E702
+    from lgclip_core.book.colab import setup; IN_COLAB = setup()  # noqa: E702
 
 The first line must install the package before anything can be imported from it; ``setup`` does the rest. The
 asset list is read from the zoo's install strings, so a new asset needs no edit in any chapter.
@@ -16,10 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .checkout import ENV as CHECKOUT_ENV
-from .checkout import REPOSITORY
-from .errors import MissingAssetError
-from .zoo import ASSETS
+from ..checkout import ENV as CHECKOUT_ENV
+from ..checkout import REPOSITORY
+from ..errors import MissingAssetError
+from ..zoo import ASSETS
 
 CHECKOUT = Path("/content/lgclip-book")  # Colab's working folder is /content
 _PIP_NO_DEPS = "pip install --no-deps "
