@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("lgclip_core.assets_check", "check and print every offline asset"),
     "train-generator": ("lgclip_core.generator.training", "train the offline text-to-image generator"),
     "eval-generator": ("lgclip_core.experiments.generator", "measure the offline generator (CAS, FD, throughput)"),
+    "measure-efficiency": ("lgclip_core.experiments.efficiency",
+                           "measure chapter 07's costs (size, memory, speed, multi-scale, generation)"),
     "reproduce": ("lgclip_core.experiments", "reproduce a paper: `lgclip reproduce lgclip|t2ipal ...`"),
     "assignments": ("lgclip_core.book.assignments", "course assignments on nbgrader: release, grade a class"),
 }

@@ -229,7 +229,12 @@ if "text" in cfg["scenario"]:
     prompts = [f"A photo of a class {i}." for i in range(cfg["n_prompts"])]
     out["text_feature_shape"] = list(txt.encode(prompts).shape)
 out["seconds"] = time.perf_counter() - t0
-out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+try:  # Linux: this process's own high-water mark (ru_maxrss keeps the parent's across fork + exec)
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    out["peak_rss_bytes"] = int(hwm.split()[1]) * 1024
+except OSError:
+    kib = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes
+    out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
 print("LGCLIP_MEMORY " + json.dumps(out))
 """
 
@@ -242,7 +247,8 @@ def fresh_process_memory(scenario: str, profile: str = "offline", image_encoder:
 
     ``scenario``: ``"baseline"`` (imports only: Python, numpy, torch, the package), ``"image"`` (image tower,
     one batch of ``batch`` random images), ``"text"`` or ``"image+text"`` (also the text tower on ``n_prompts``
-    class prompts). The peak is the kernel's ``ru_maxrss`` of that process.
+    class prompts). The peak is that process's own high-water mark (``VmHWM``; ``ru_maxrss`` where there is no
+    /proc): Linux's ``ru_maxrss`` carries the parent's peak across fork and exec.
     """
     if scenario not in ("baseline", "image", "text", "image+text"):
         raise ValueError(f"unknown scenario {scenario!r}: baseline | image | text | image+text")

@@ -18,11 +18,12 @@
 #
 # LGCLIP's title asks whether synthetic images are *efficient* class prototypes. At test time the method runs
 # only the image encoder: the text encoder and the language model shaped the prototypes once. This chapter
-# measures, on the machine that builds the book, what that buys and costs: 1. model size, 2. process memory,
+# shows what that buys and costs, measured by `lgclip measure-efficiency` on an idle 2-core CPU (or on your
+# machine, with `RESULTS_JSON = None`): 1. model size, 2. process memory,
 # 3. speed with and without the text tower, 4. the multi-scale module, 5. generation and the cache,
 # 6. break-even against the number of classified images, 7. the papers' models at their true size.
 # Offline, "CLIP" is EfficientNet-Lite0 + all-MiniLM-L6-v2; the papers' CLIP architectures are counted from
-# their configs. Timings depend on the machine, printed first.
+# their configs. Timings depend on the machine: the first output names it and its load.
 
 # %% tags=["remove-cell"]
 # !python -c "import google.colab" 2>/dev/null && pip install -q git+https://github.com/lgclip-book/lgclip-book
@@ -31,11 +32,14 @@ from lgclip_core.book import colab
 IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; elsewhere nothing
 
 # %% [markdown]
-# ## Parameters (e.g. `python ci/run_notebooks.py --only 07_efficiency --set BATCH=128`)
+# ## Parameters (e.g. `python ci/run_notebooks.py --only 07_efficiency --set RESULTS_JSON=None`)
+# The book shows `RESULTS_JSON`, written by `lgclip measure-efficiency --out results/offline` on an idle machine:
+# timings taken while other work shares the cores are that work's, not the method's. `RESULTS_JSON = None`
+# measures on this machine now with the sizes below (about 1.5 minutes on 2 CPU cores).
 
 # %% tags=["parameters"]
+RESULTS_JSON = "results/offline/efficiency.json"  # committed measurements to show (None: measure now)
 PROFILE = "auto"  # "offline" | "paper"; "auto": "paper" in Colab with a GPU, otherwise "offline"
-DATASET = "fashion-mnist"  # real images to time the encoders on (content does not change the cost)
 BATCH = 64  # images per encoder call in the throughput measurements
 REPEATS = 5  # timed calls per measurement (the median is reported); one untimed warm-up call before
 TEXT_PROMPTS_PER_CLASS = 80  # class prompts a text zero-shot classifier encodes (CLIP's 80 ImageNet templates)
@@ -55,24 +59,29 @@ from lgclip_core.params import validate_parameters
 validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
-import platform
-
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from lgclip_core import zoo
 from lgclip_core.book import figures
 from lgclip_core.book.report import repo_path
 from lgclip_core.experiments import efficiency as exp
 
-if PROFILE == "auto":
-    PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"
-torch.manual_seed(SEED)
-device = "cuda" if torch.cuda.is_available() else "cpu"
-print(f"profile {PROFILE}; device {device}; {platform.processor() or platform.machine()}, "
-      f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+if RESULTS_JSON:
+    m = exp.load_measurements(repo_path(RESULTS_JSON))
+    print(f"read {RESULTS_JSON} (`lgclip measure-efficiency`); nothing is re-measured")
+else:
+    if PROFILE == "auto":
+        PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"
+    m = exp.measure(exp.EfficiencySettings(
+        profile=PROFILE, batch=BATCH, repeats=REPEATS, text_prompts_per_class=TEXT_PROMPTS_PER_CLASS,
+        n_multiscale_images=N_MULTISCALE_IMAGES, scale_counts=SCALE_COUNTS, n_scales=N_SCALES,
+        n_per_class=N_PER_CLASS, gen_batch_sizes=GEN_BATCH_SIZES, memory_scenarios=MEMORY_SCENARIOS,
+        paper_archs=PAPER_ARCHS, seed=SEED))
+env, st = m.manifest["environment"], m.settings
+print(f"measured {m.manifest['created']}: profile {st.profile}, {env['platform']}, torch {env['torch']}, "
+      f"{env['load']['torch_threads']} threads; 1-minute load average per step "
+      + ", ".join(f"{k} {v['loadavg_1m_5m_15m'][0]:.1f}" for k, v in m.manifest["load"].items()))
 
 # %% [markdown]
 # ## 1. Size: the towers a classifier has to hold
@@ -81,13 +90,10 @@ print(f"profile {PROFILE}; device {device}; {platform.processor() or platform.ma
 # open_clip architectures (random weights: a parameter count depends on the architecture only).
 
 # %%
-towers = exp.load_towers(PROFILE)
-sizes = exp.tower_sizes(towers)
-archs = exp.architecture_sizes(PAPER_ARCHS)
-display(sizes.style.format({"parameters": "{:,}", "MB": "{:.2f}"}).hide(axis="index"))
-display(archs.style.format({"image tower": "{:,}", "text tower": "{:,}", "image share": "{:.1%}"})
+display(m.sizes.style.format({"parameters": "{:,}", "MB": "{:.2f}"}).hide(axis="index"))
+display(m.archs.style.format({"image tower": "{:,}", "text tower": "{:,}", "image share": "{:.1%}"})
         .hide(axis="index"))
-figures.tower_parameters(sizes, archs)
+figures.tower_parameters(m.sizes, m.archs)
 plt.show()
 
 # %% [markdown]
@@ -98,20 +104,16 @@ plt.show()
 # reads the whole CLIP checkpoint once; offline, the two towers are separate models.
 
 # %%
-memory = exp.memory_table(MEMORY_SCENARIOS, PROFILE, BATCH, 10 * TEXT_PROMPTS_PER_CLASS, SEED)
-display(memory.style.format(precision=1).hide(axis="index"))
-if len(memory):
-    figures.bar_chart(dict(zip(memory.scenario, memory["peak RSS (MB)"], strict=True)), ylabel="peak RSS (MB)",
-                      title=f"Peak memory of a fresh process ({PROFILE})")
+display(m.memory.style.format(precision=1).hide(axis="index"))
+if len(m.memory):
+    figures.bar_chart(dict(zip(m.memory.scenario, m.memory["peak RSS (MB)"], strict=True)), ylabel="peak RSS (MB)",
+                      title=f"Peak memory of a fresh process ({st.profile})")
     plt.show()
-
-# %%
 # within one process: the Python heap (tracemalloc) and the resident set (also torch's activations)
-ds = zoo.load("dataset", DATASET, split="test")
-real = ds.images[np.random.default_rng(SEED).permutation(len(ds))[:max(BATCH, N_MULTISCALE_IMAGES)]]
-rep = exp.encode_memory(towers[0].image, real[:BATCH])
-print(f"one encode call on {BATCH} images: python heap peak {rep.python_peak_bytes / exp.MB:.2f} MB, resident set "
-      f"grew by {rep.rss_increase_bytes / exp.MB:.1f} MB (already resident: {rep.rss_before_bytes / exp.MB:.0f} MB)")
+rep = m.encode_memory
+print(f"one encode call on {st.batch} images: python heap peak {rep['python_peak_bytes'] / exp.MB:.2f} MB, "
+      f"resident set grew by {rep['rss_increase_bytes'] / exp.MB:.1f} MB (already resident: "
+      f"{rep['rss_before_bytes'] / exp.MB:.0f} MB)")
 
 # %% [markdown]
 # ## 3. Speed: image-only against image + text inference
@@ -121,11 +123,9 @@ print(f"one encode call on {BATCH} images: python heap peak {rep.python_peak_byt
 # encodes `TEXT_PROMPTS_PER_CLASS` prompts per class with every batch).
 
 # %%
-names = list(ds.prompt_names)
-speed, text_once, class_prompts = exp.speed_table(towers, real[:BATCH], names, TEXT_PROMPTS_PER_CLASS, REPEATS, SEED)
-display(speed.style.format({"images/s": "{:.1f}", "ms/batch": "{:.1f}"}).hide(axis="index"))
-display(text_once.style.format({"seconds": "{:.3f}"}).hide(axis="index"))
-figures.throughput_bars(speed, BATCH)
+display(m.speed.style.format({"images/s": "{:.1f}", "ms/batch": "{:.1f}"}).hide(axis="index"))
+display(m.text_once.style.format({"seconds": "{:.3f}"}).hide(axis="index"))
+figures.throughput_bars(m.speed, st.batch)
 plt.show()
 
 # %% [markdown]
@@ -134,11 +134,9 @@ plt.show()
 # image plus the cropping, in one batched forward pass or one pass per scale (the same features, checked below).
 
 # %%
-ms, ms_diff = exp.multiscale_table(towers[0].image, real[:N_MULTISCALE_IMAGES], SCALE_COUNTS, N_SCALES, BATCH,
-                                   max(1, REPEATS // 2), SEED)
-display(ms.style.format({"images/s": "{:.1f}", "slowdown vs single view": "{:.1f}x"}).hide(axis="index"))
-print(f"batched and per-scale features agree: max |difference| = {ms_diff:.2e}")
-figures.multiscale_speed(ms, towers[0].image.name)
+display(m.multiscale.style.format({"images/s": "{:.1f}", "slowdown vs single view": "{:.1f}x"}).hide(axis="index"))
+print(f"batched and per-scale features agree: max |difference| = {m.multiscale_difference:.2e}")
+figures.multiscale_speed(m.multiscale, m.manifest["models"]["image_encoder"]["name"])
 plt.show()
 
 # %% [markdown]
@@ -148,10 +146,8 @@ plt.show()
 # instead of sampling (the cache here starts empty).
 
 # %%
-generator = zoo.load("generator", profile=PROFILE)
-gen_speed = exp.generation_speed(generator, names, GEN_BATCH_SIZES, max(1, REPEATS // 2))
-cache = exp.cache_costs(generator, names, N_PER_CLASS)
-display(gen_speed.style.format({"s/image": "{:.3f}", "images/s": "{:.2f}"}).hide(axis="index"))
+cache = m.cache
+display(m.generation.style.format({"s/image": "{:.3f}", "images/s": "{:.2f}"}).hide(axis="index"))
 display(cache.table.style.format({"seconds": "{:.3f}", "s/image": "{:.5f}"}).hide(axis="index"))
 print(f"{cache.n_images} prototype images of shape {cache.image_shape}; cache: {cache.misses} misses then "
       f"{cache.hits} hits, {cache.cache_bytes / 1024:.0f} KiB on disk; identical arrays: {cache.identical}")
@@ -163,10 +159,9 @@ print(f"{cache.n_images} prototype images of shape {cache.image_shape}; cache: {
 # text zero-shot also needs chapter 5's small alignment training, left out here (it flatters the text line).
 
 # %%
-costs = exp.cost_table(ms, N_SCALES, cache, text_once.seconds.iloc[0])
-display(costs.style.format({"one-time s": "{:.3f}", "per image s": "{:.2e}",
+display(m.costs.style.format({"one-time s": "{:.3f}", "per image s": "{:.2e}",
                             "images until one-time is half the cost": "{:,.0f}"}).hide(axis="index"))
-figures.break_even(costs, MAX_CLASSIFIED)
+figures.break_even(m.costs, MAX_CLASSIFIED)
 plt.show()
 
 # %% [markdown]
@@ -193,8 +188,7 @@ else:
 # ## What the measurements say (written from the numbers above)
 
 # %%
-display(Markdown("\n".join(exp.summary(sizes, archs, memory, speed, len(class_prompts), BATCH, ms, N_SCALES,
-                                       gen_speed, cache, costs))))
+display(Markdown("\n".join(m.summary())))
 
 # %% [markdown]
 # In short: LGCLIP's efficiency is a memory and model-size argument at test time, not an images-per-second one;

@@ -191,6 +191,29 @@ def test_cost_table_and_summary_follow_the_measurements():
     assert "100x faster" in text and "never cross" in text  # LGCLIP costs more up front and per image
 
 
+def test_fresh_process_peak_is_the_childs_own_not_the_parents():
+    """Linux's ru_maxrss carries the parent's peak across fork + exec: a 1.5 GB parent must not show in the child."""
+    ballast = np.ones(1536 * 2**20, np.uint8)  # resident: every page written
+    r = eff.fresh_process_memory("baseline", seed=0)
+    assert ballast[::4096].all()
+    assert r["peak_rss_bytes"] < 1024 * 2**20, r  # Python + numpy + torch + the package (~0.5 GB), no model
+
+
+def test_efficiency_measurements_round_trip_through_json():
+    from lgclip_core.experiments import efficiency as exp
+
+    committed = exp.load_measurements(report.repo_path("results/offline/efficiency.json"))
+    again = exp.Measurements.from_json(json.loads(json.dumps(committed.to_json(), default=float)))
+    assert again.settings == committed.settings and again.cache.image_shape == committed.cache.image_shape
+    for t in exp.Measurements._TABLES:
+        pd.testing.assert_frame_equal(getattr(again, t), getattr(committed, t))
+    assert again.summary() == committed.summary()
+    loads = committed.manifest["load"]  # every step's timing carries the machine's load
+    assert set(loads) == set(committed.manifest["timings_s"]) and all("loadavg_1m_5m_15m" in v for v in loads.values())
+    with pytest.raises(Exception, match="lgclip measure-efficiency"):
+        exp.load_measurements("/nonexistent/efficiency.json")
+
+
 def test_paper_shapes_tables_read_the_committed_results(tmp_path):
     from lgclip_core.book.report import repo_path
     from lgclip_core.experiments import efficiency as exp

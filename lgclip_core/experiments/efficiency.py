@@ -3,13 +3,18 @@
 The primitives (parameter counts, timing, memory probes, cost models) live in ``lgclip_core.efficiency``; this
 module wires them to the zoo's roles and returns ``pandas`` DataFrames, so the chapter only calls, plots and
 discusses. Nothing here knows a number in advance: every value is measured when a function runs.
+``lgclip measure-efficiency --out DIR`` runs every step (``measure``) and writes ``efficiency.json`` with the
+machine's load per step; the book shows the committed file, measured on an idle machine (a book built on a busy
+one would show its neighbours' load), and CI measures at small sizes to prove the code runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +26,12 @@ from .. import zoo
 from ..cache import ArtifactCache
 from ..multiscale import MultiScaleEncoder
 from ..prompts import load_template_writer
+from .common import Timer, environment, write_json
 
 __all__ = ["MB", "LIT_DIM", "tower_sizes", "architecture_sizes", "memory_table", "encode_memory", "speed_table",
            "multiscale_table", "generation_speed", "cache_costs", "cost_table", "summary", "paper_shapes_tables",
-           "Towers", "CacheCosts", "load_towers"]
+           "Towers", "CacheCosts", "load_towers", "EfficiencySettings", "Measurements", "measure",
+           "load_measurements"]
 
 MB = 2**20
 LIT_DIM = 256  # offline text zero-shot compares images and texts through LiT projections of this size
@@ -278,3 +285,138 @@ def load_towers(profile: str) -> list[Towers]:
                    zoo.load("text_encoder", profile=profile)),
             Towers("tiny open_clip (random init)", zoo.load("image_encoder", profile="tiny"),
                    zoo.load("text_encoder", profile="tiny"))]
+
+
+@dataclass
+class EfficiencySettings:
+    """What ``measure`` times, and how often. The defaults are the book's; ``quick()`` is CI's size."""
+
+    profile: str = "offline"
+    dataset: str = "fashion-mnist"  # real images to time the encoders on (content does not change the cost)
+    batch: int = 64
+    repeats: int = 5
+    text_prompts_per_class: int = 80
+    n_multiscale_images: int = 128
+    scale_counts: list[int] = field(default_factory=lambda: [1, 2, 5, 10])
+    n_scales: int = 10
+    n_per_class: int = 10
+    gen_batch_sizes: list[int] = field(default_factory=lambda: [1, 10])
+    memory_scenarios: list[str] = field(default_factory=lambda: ["baseline", "image", "image+text"])
+    paper_archs: list[str] = field(default_factory=lambda: ["RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14"])
+    seed: int = 2024
+
+    @classmethod
+    def quick(cls, **kw: Any) -> EfficiencySettings:
+        base = dict(batch=32, repeats=3, text_prompts_per_class=8, n_multiscale_images=32, scale_counts=[1, 5, 10],
+                    n_per_class=2, gen_batch_sizes=[1, 4], paper_archs=["RN50", "ViT-B-32"])
+        return cls(**{**base, **kw})
+
+
+@dataclass
+class Measurements:
+    """Every table of chapter 07 from one run, with its settings and the machine's load per step.
+
+    ``to_json``/``from_json`` round-trip it, so a chapter shows a committed run exactly as a live one."""
+
+    settings: EfficiencySettings
+    sizes: pd.DataFrame
+    archs: pd.DataFrame
+    memory: pd.DataFrame
+    encode_memory: dict[str, float]  # one encode call of ``batch`` images: python heap peak, RSS growth and before
+    speed: pd.DataFrame
+    text_once: pd.DataFrame
+    n_prompts: int
+    multiscale: pd.DataFrame
+    multiscale_difference: float  # largest |batched - per-scale| feature difference (they must agree)
+    generation: pd.DataFrame
+    cache: CacheCosts
+    costs: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)  # timings with the load during each, environment
+
+    _TABLES = ("sizes", "archs", "memory", "speed", "text_once", "multiscale", "generation", "costs")
+
+    def summary(self) -> list[str]:
+        s = self.settings
+        return summary(self.sizes, self.archs, self.memory, self.speed, self.n_prompts, s.batch, self.multiscale,
+                       s.n_scales, self.generation, self.cache, self.costs)
+
+    def to_json(self) -> dict[str, Any]:
+        cache = {k: v for k, v in asdict(self.cache).items() if k != "table"}
+        return {"what": "chapter 07's efficiency measurements (`lgclip measure-efficiency`)",
+                "settings": asdict(self.settings), "encode_memory": self.encode_memory, "n_prompts": self.n_prompts,
+                "multiscale_difference": self.multiscale_difference,
+                "cache": {**cache, "table": self.cache.table.to_dict("records")},
+                "tables": {t: getattr(self, t).to_dict("records") for t in self._TABLES},
+                "manifest": self.manifest}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Measurements:
+        cache = dict(d["cache"])
+        cache = CacheCosts(**{**cache, "image_shape": tuple(cache["image_shape"]),
+                              "table": pd.DataFrame(cache["table"])})
+        tables = {t: pd.DataFrame(d["tables"][t]) for t in cls._TABLES}
+        return cls(settings=EfficiencySettings(**d["settings"]), encode_memory=d["encode_memory"],
+                   n_prompts=int(d["n_prompts"]), multiscale_difference=float(d["multiscale_difference"]),
+                   cache=cache, manifest=d.get("manifest", {}), **tables)
+
+
+def measure(settings: EfficiencySettings) -> Measurements:
+    """Run every measurement of chapter 07 in order, timing each step with the machine's load next to it."""
+    s, timer = settings, Timer()
+    t0 = time.perf_counter()
+    with timer("sizes"):
+        towers = load_towers(s.profile)
+        sizes, archs = tower_sizes(towers), architecture_sizes(s.paper_archs)
+    with timer("memory"):
+        memory = memory_table(s.memory_scenarios, s.profile, s.batch, 10 * s.text_prompts_per_class, s.seed)
+        ds = zoo.load("dataset", s.dataset, split="test")
+        real = ds.images[np.random.default_rng(s.seed).permutation(len(ds))[:max(s.batch, s.n_multiscale_images)]]
+        rep = encode_memory(towers[0].image, real[:s.batch])
+    with timer("speed"):
+        speed, text_once, prompts = speed_table(towers, real[:s.batch], list(ds.prompt_names),
+                                                s.text_prompts_per_class, s.repeats, s.seed)
+    with timer("multiscale"):
+        ms, ms_diff = multiscale_table(towers[0].image, real[:s.n_multiscale_images], s.scale_counts, s.n_scales,
+                                       s.batch, max(1, s.repeats // 2), s.seed)
+    with timer("generation"):
+        generator = zoo.load("generator", profile=s.profile)
+        gen = generation_speed(generator, list(ds.prompt_names), s.gen_batch_sizes, max(1, s.repeats // 2))
+        cache = cache_costs(generator, list(ds.prompt_names), s.n_per_class)
+    costs = cost_table(ms, s.n_scales, cache, text_once.seconds.iloc[0])
+    manifest = {**timer.manifest(), "total_s": round(time.perf_counter() - t0, 2),
+                "models": {"image_encoder": towers[0].image.config(), "text_encoder": towers[0].text.name,
+                           "generator": generator.config()},
+                "environment": environment(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    memory_report = {"python_peak_bytes": rep.python_peak_bytes, "rss_increase_bytes": rep.rss_increase_bytes,
+                     "rss_before_bytes": rep.rss_before_bytes}
+    return Measurements(s, sizes, archs, memory, memory_report, speed, text_once, len(prompts), ms, ms_diff, gen,
+                        cache, costs, manifest)
+
+
+def load_measurements(path: str | Path) -> Measurements:
+    """A committed ``efficiency.json`` (written by ``lgclip measure-efficiency``)."""
+    from ..errors import MissingAssetError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingAssetError(str(path), f"lgclip measure-efficiency --out {path.parent}",
+                                "or set the chapter's RESULTS_JSON = None to measure now")
+    return Measurements.from_json(json.loads(path.read_text()))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="directory for efficiency.json")
+    p.add_argument("--quick", action="store_true", help="CI's sizes (about a minute)")
+    p.add_argument("--profile", default="offline", choices=["offline", "paper"])
+    p.add_argument("--seed", type=int, default=2024)
+
+
+def run(args: argparse.Namespace) -> int:
+    kw = dict(profile=args.profile, seed=args.seed)
+    m = measure(EfficiencySettings.quick(**kw) if args.quick else EfficiencySettings(**kw))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "efficiency.json", m.to_json())
+    print("\n".join(m.summary()))
+    print(f"wrote {out / 'efficiency.json'} in {m.manifest['total_s']:.0f} s")
+    return 0
