@@ -13,12 +13,18 @@ book: ``_config.yml``, ``_toc.yml``, ``book/`` and non-code files under ``notebo
 A notebook fails if a cell raises, times out, or leaves an error output; a failed run is kept in
 ``_build/failed/<stem>.ipynb`` for inspection and never reaches the book. Exit status 1 if any notebook
 failed, 2 for a configuration error (e.g. a notebook that _toc.yml does not list).
+
+A staged notebook whose inputs have not changed since it ran is not executed again (``--force`` re-executes):
+its key hashes the chapter's source and parameters, the package (``lgclip_core/``), ``results/``, ``book/data/``,
+what earlier chapters wrote under ``notebooks/results/``, the lock file and the ``LGCLIP_*`` environment; it is
+stored in the staged notebook's metadata. A chapter that measures time shows the measurement of its last run.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -165,7 +171,40 @@ def pairing_warnings(py: Path) -> list[str]:
     return warns
 
 
-def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose: bool) -> dict[str, Any]:
+# What a chapter's outputs depend on besides its own source and parameters (folders hashed file by file).
+KEY_INPUTS = ["lgclip_core", "results", "book/data", "notebooks/results", "requirements-lock.txt"]
+
+
+def execution_key(py: Path, params: dict[str, Any]) -> str:
+    """sha256 of everything a chapter's outputs depend on (see the module docstring)."""
+    h = hashlib.sha256()
+    h.update(py.read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update(json.dumps(sorted((k, v) for k, v in os.environ.items() if k.startswith("LGCLIP_"))).encode())
+    for item in KEY_INPUTS:
+        path = ROOT / item
+        files = sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts) \
+            if path.is_dir() else [path] if path.exists() else []
+        for f in files:
+            h.update(str(f.relative_to(ROOT)).encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def up_to_date(out_path: Path, key: str) -> dict[str, Any] | None:
+    """The staged notebook's record of its last run when it ran with this key, else None."""
+    import nbformat
+
+    if not out_path.exists():
+        return None
+    try:
+        record = nbformat.read(out_path, as_version=4).metadata.get("lgclip_execution") or {}
+    except Exception:  # an unreadable staged notebook is simply executed again
+        return None
+    return dict(record) if record.get("key") == key else None
+
+
+def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose: bool,
+            force: bool = True) -> dict[str, Any]:
     import nbformat
     import papermill as pm
 
@@ -181,6 +220,12 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
     out_path = stage / "notebooks" / f"{stem}.ipynb"
     tmp_path = stage / "notebooks" / f".runs-{os.getpid()}" / f"{stem}.ipynb"
     tmp_path.parent.mkdir(parents=True, exist_ok=True)
+    key = execution_key(py, params)
+    record = None if force else up_to_date(out_path, key)
+    if record:
+        return {"notebook": stem, "status": "ok", "seconds": 0.0, "parameters": params,
+                "figures": record.get("figures", 0), "detail": f"(unchanged since its run of {record['created']}, "
+                f"{record['seconds']:.0f} s; --force re-executes)", "stderr_outputs": [], "cached": True}
     t0 = time.perf_counter()
     status, detail = "ok", ""
     try:
@@ -205,7 +250,10 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
     elif status == "ok":
         status, detail = "FAILED", "papermill wrote no output notebook"
     if status == "ok":
-        nbformat.write(without_widgets(nbformat.read(tmp_path, as_version=4)), tmp_path)
+        executed = without_widgets(nbformat.read(tmp_path, as_version=4))
+        executed.metadata["lgclip_execution"] = {"key": key, "seconds": round(seconds, 1), "figures": n_figures,
+                                                 "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        nbformat.write(executed, tmp_path)
         os.replace(tmp_path, out_path)
     else:
         out_path.unlink(missing_ok=True)  # never let the book show outputs of an older version
@@ -294,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="kernel timeout per cell in seconds (default 1800, env LGCLIP_CELL_TIMEOUT)")
     ap.add_argument("--copy-only", action="store_true", help="stage prose/config only; execute nothing")
     ap.add_argument("--verbose", action="store_true", help="stream cell outputs to the log")
+    ap.add_argument("--force", action="store_true",
+                    help="execute every selected notebook, even those whose inputs are unchanged since their run")
     args = ap.parse_args(argv)
     stage = args.stage.resolve()
 
@@ -350,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     for py in selected:
         print(f"--> {py.stem} {json.dumps(params[py.stem]) if params[py.stem] else '(defaults)'}", flush=True)
         try:
-            r = execute(py, stage, params[py.stem], args.timeout, args.verbose)
+            r = execute(py, stage, params[py.stem], args.timeout, args.verbose, force=args.force)
         except ConfigError as exc:
             r = {"notebook": py.stem, "status": "FAILED", "seconds": 0.0, "parameters": params[py.stem],
                  "figures": 0, "detail": str(exc), "stderr_outputs": []}
@@ -366,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nnotebook summary")
     for r in results:
         note = f", {len(r['stderr_outputs'])} stderr output(s)" if r["stderr_outputs"] else ""
+        note += " (unchanged: not re-executed)" if r.get("cached") else ""
         print(f"  {r['notebook']:<{width}}  {r['seconds']:8.1f} s  {r['status']:6s}  "
               f"{r['figures']} figure(s){note}")
         if r["status"] != "ok":

@@ -101,3 +101,37 @@ def test_staged_notebooks_keep_no_widget_views():
     out = runner.without_widgets(nb)
     assert "widgets" not in out.metadata
     assert out.cells[0].outputs[0]["data"] == {"text/plain": "Loading 0/2"}
+
+
+def test_execution_key_follows_every_input_and_up_to_date_reads_it(tmp_path, monkeypatch):
+    """A re-run skips a chapter only when nothing it depends on changed: its source, parameters, the package,
+    results, book data, earlier chapters' outputs and the LGCLIP_* environment."""
+    runner = run_notebooks()
+    root = tmp_path / "repo"
+    for item in ("lgclip_core/a.py", "results/r.json", "book/data/d.csv", "notebooks/results/x/o.json"):
+        (root / item).parent.mkdir(parents=True, exist_ok=True)
+        (root / item).write_text("1")
+    py = root / "notebooks" / "01_x.py"
+    py.write_text("# %%\nprint(1)\n")
+    monkeypatch.setattr(runner, "ROOT", root)
+    monkeypatch.delenv("LGCLIP_ENCODER_PRECISION", raising=False)
+    key = runner.execution_key(py, {"N": 1})
+    assert runner.execution_key(py, {"N": 1}) == key
+    changed = {runner.execution_key(py, {"N": 2})}
+    for item in ("lgclip_core/a.py", "results/r.json", "book/data/d.csv", "notebooks/results/x/o.json",
+                 "notebooks/01_x.py"):
+        before = (root / item).read_text()
+        (root / item).write_text(before + "2")
+        changed.add(runner.execution_key(py, {"N": 1}))
+        (root / item).write_text(before)
+    monkeypatch.setenv("LGCLIP_ENCODER_PRECISION", "fp32")
+    changed.add(runner.execution_key(py, {"N": 1}))
+    assert key not in changed and len(changed) == 7
+
+    staged = tmp_path / "staged.ipynb"
+    nb = nbformat.v4.new_notebook(metadata={"lgclip_execution": {"key": key, "seconds": 3.0, "figures": 1,
+                                                                  "created": "2026-11-28 07:00 UTC"}})
+    nbformat.write(nb, staged)
+    assert runner.up_to_date(staged, key)["figures"] == 1
+    assert runner.up_to_date(staged, "another key") is None
+    assert runner.up_to_date(tmp_path / "missing.ipynb", key) is None
