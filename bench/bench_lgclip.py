@@ -13,6 +13,8 @@
    against the NCHW layout, on the same batch; the features must agree.
 5. precision: the encoder in fp32 against bf16 autocast on the same images (speed-up and feature cosine), and the
    multi-scale path's encoder passes per second as a fraction of the bare encoder's images per second.
+6. backend: the encoder compiled by ``torch.compile`` ("inductor") against eager, both at the automatic
+   precision (speed-up, feature cosine, and the seconds of the first call, which compiles).
 
 Every timing is the best of ``--repeats`` runs after one warm-up run (the minimum is the least disturbed by
 other processes). Ratios are computed from numbers measured in this one process, on this one machine.
@@ -154,6 +156,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             bf16_vs_fp32_speedup=precisions["bf16"]["images_per_s"] / precisions["fp32"]["images_per_s"],
             min_feature_cosine_bf16_fp32=float(cos.min()), mean_feature_cosine_bf16_fp32=float(cos.mean()))
     result["precision"] = precisions
+    # 6. backend: eager against torch.compile (inductor), same images and precision
+    if backend.accepts("backend"):
+        backends: dict[str, Any] = {"automatic": getattr(encoder, "backend", "eager")}
+        for name in ("eager", "inductor"):
+            other = zoo.load("image_encoder", args.backbone, args.profile, backend=name)
+            t0 = time.perf_counter()
+            other.encode(images[:1], batch_size=args.batch_size)  # inductor: compiles (or reads torch's disk cache)
+            first = time.perf_counter() - t0
+            t, feats[name] = best_of(lambda other=other: other.encode(images, batch_size=args.batch_size),
+                                     args.repeats)
+            backends[name] = {"seconds": t, "images_per_s": n / t, "first_call_s": first}
+        cos = (feats["eager"] * feats["inductor"]).sum(1)
+        speedup = backends["inductor"]["images_per_s"] / backends["eager"]["images_per_s"]
+        backends.update(inductor_vs_eager_speedup=speedup, min_feature_cosine_inductor_eager=float(cos.min()))
+        result["backend"] = backends
     bare = sizes[str(base_size)]["images_per_s"] if str(base_size) in sizes else \
         n / best_of(lambda: encoder.encode(images, batch_size=args.batch_size), args.repeats)[0]
     ms_rate = result["multiscale"]["n_scales"] * n / min(t_b, t_l)
@@ -168,6 +185,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if "bf16_vs_fp32_speedup" in result["precision"]:
         result["summary"]["bf16_vs_fp32_speedup"] = result["precision"]["bf16_vs_fp32_speedup"]
+    if "backend" in result:
+        result["summary"]["inductor_vs_eager_speedup"] = result["backend"]["inductor_vs_eager_speedup"]
     if "layout" in result:
         result["summary"]["channels_last_vs_nchw_speedup"] = result["layout"]["speedup_channels_last_vs_nchw"]
     return result

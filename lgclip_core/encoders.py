@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .errors import BadInputError
-from .precision import resolve_precision
+from .precision import resolve_backend, resolve_precision
 from .zoo import PACKAGE_DIR, asset_path
 
 Images = np.ndarray | Sequence[np.ndarray]
@@ -103,6 +103,8 @@ class ImageEncoder(nn.Module):
     feature_dim: int
     input_size: int
     precision: str = "fp32"  # "bf16": forward passes under bf16 autocast, features returned as float32
+    backend: str = "eager"  # "inductor": forward passes compiled by torch.compile (see ``features``)
+    COMPILED_BATCH = 64  # the compiled graph's one batch size: inputs are split and the last chunk padded
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
@@ -123,10 +125,36 @@ class ImageEncoder(nn.Module):
         """What determines this encoder's features (used in cache keys and manifests). fp32 is the reference
         and is not named, so earlier fp32 cache entries stay valid; any other precision is."""
         cfg = {"name": self.name, "revision": self.revision, "input_size": self.input_size}
-        return cfg if self.precision == "fp32" else {**cfg, "precision": self.precision}
+        if self.precision != "fp32":
+            cfg["precision"] = self.precision
+        if self.backend != "eager":  # compiled kernels round differently from eager ones (cosine > 0.999)
+            cfg["backend"] = self.backend
+        return cfg
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``forward_features`` at this encoder's precision; float32 out either way."""
+        """``forward_features`` at this encoder's precision and backend; float32 out either way.
+
+        The "inductor" backend compiles once, for the encoder's own input size (``dynamic=False``: one fixed shape
+        is what makes the generated kernels fast; other sizes, e.g. the input-size ablation's few images, run
+        eager rather than pay a compilation each), and runs every input as chunks of ``COMPILED_BATCH``, the last
+        one padded by repeating its final image, so a ragged last batch never triggers a recompilation. A row's
+        features do not depend on the chunk it falls in (tests/test_encoders.py)."""
+        if self.backend == "eager" or tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            return self._autocast_features(x)
+        if getattr(self, "_compiled", None) is None:
+            self._compiled = torch.compile(self._autocast_features, dynamic=False)
+        b, gs, locs = self.COMPILED_BATCH, [], []
+        for i in range(0, len(x), b):
+            chunk = x[i:i + b]
+            n = len(chunk)
+            if n < b:
+                chunk = torch.cat([chunk, chunk[-1:].expand(b - n, *chunk.shape[1:])])
+            g, loc = self._compiled(chunk)
+            gs.append(g[:n].clone())
+            locs.append(loc[:n].clone())
+        return torch.cat(gs), torch.cat(locs)
+
+    def _autocast_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             g, loc = self.forward_features(x)
         return g.float(), loc.float()
@@ -166,11 +194,13 @@ class EfficientNetLiteEncoder(ImageEncoder):
     local features = the 1280-channel map before pooling.
     """
 
-    def __init__(self, variant: int = 0, input_size: int = 112, precision: str | None = None):
+    def __init__(self, variant: int = 0, input_size: int = 112, precision: str | None = None,
+                 backend: str | None = None):
         import timm
 
         super().__init__(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))  # Lite models take (x - 127) / 128
         self.precision = resolve_precision(precision)
+        self.backend = resolve_backend(backend)
         self.name = f"efficientnet-lite{variant}"
         self.input_size = input_size
         weights = asset_path(self.name)
@@ -203,9 +233,9 @@ class EfficientNetLiteEncoder(ImageEncoder):
             return self.model(self.normalize(to_float_batch(images, self.input_size)))
 
 
-def load_efficientnet_lite(name: str, variant: int = 0, input_size: int = 112,
-                           precision: str | None = None) -> EfficientNetLiteEncoder:
-    return EfficientNetLiteEncoder(variant, input_size, precision)
+def load_efficientnet_lite(name: str, variant: int = 0, input_size: int = 112, precision: str | None = None,
+                           backend: str | None = None) -> EfficientNetLiteEncoder:
+    return EfficientNetLiteEncoder(variant, input_size, precision, backend)
 
 
 # ------------------------------------------------------------------------------------------- open_clip

@@ -123,3 +123,36 @@ def test_bf16_features_stay_close_to_fp32_and_are_named_in_the_key() -> None:
     cos = (a * b).sum(1)
     assert cos.mean() > 0.99 and cos.min() > 0.95, (cos.mean(), cos.min())  # measured: 0.997 / 0.98
     assert not np.array_equal(a, b)  # bf16 really ran
+
+
+def test_backend_choice_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from lgclip_core.precision import BACKEND_ENV, native_bf16, resolve_backend
+
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    compiler = any(shutil.which(c) for c in ("c++", "g++", "clang++"))
+    expected = "inductor" if native_bf16() and compiler and not torch.cuda.is_available() else "eager"
+    assert resolve_backend() == expected
+    monkeypatch.setenv(BACKEND_ENV, "eager")
+    assert resolve_backend() == "eager" and resolve_backend("INDUCTOR") == "inductor"  # the argument wins
+    with pytest.raises(BadInputError, match="LGCLIP_ENCODER_BACKEND"):
+        resolve_backend("onnx")
+
+
+@pytest.mark.slow
+def test_compiled_backend_matches_eager_whatever_the_chunking_and_is_named_in_the_key() -> None:
+    from lgclip_core.encoders import EfficientNetLiteEncoder
+
+    real = zoo.load("dataset", "fashion-mnist", split="test").stratified(7, seed=0).images  # 70: 64 + a ragged 6
+    eager = EfficientNetLiteEncoder(0, precision="bf16", backend="eager")
+    compiled = EfficientNetLiteEncoder(0, precision="bf16", backend="inductor")
+    assert "backend" not in eager.config() and compiled.config()["backend"] == "inductor"
+    a, b = eager.encode(real), compiled.encode(real)
+    cos = (a * b).sum(1)
+    assert cos.min() > 0.998, cos.min()  # measured: 0.9996
+    assert not np.array_equal(a, b)  # the compiled kernels really ran
+    chunked = np.concatenate([compiled.encode(real[i:i + 9], batch_size=9) for i in range(0, len(real), 9)])
+    np.testing.assert_array_equal(chunked, b)  # padding and chunk position never change a row's features
+    # another input size runs eager (no compilation for a few images)
+    np.testing.assert_array_equal(compiled.encode(real[:3], size=56), eager.encode(real[:3], size=56))
