@@ -311,10 +311,11 @@ def _load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Generator:
     kw = {"sampling": dict(proto["lgclip.sampling"])} if takes else {}
     return zoo.load("generator", cfg.generator, cfg.profile, **kw)
 
+
 # ------------------------------------------------------------------------------------------------ steps
 def load_roles(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Roles:
-    """Step: the data set, its evaluated subset and every model, from the zoo (in this order: tiny models draw
-    their random weights from the global generator)."""
+    """Step: the data set, its evaluated subset and every model, from the zoo, in the order of earlier runs
+    (random-init tiny models seed and draw from torch's global generator)."""
     ds = zoo.load("dataset", cfg.dataset, cfg.profile, split="test")
     test = ds.stratified(cfg.n_test // len(ds.classnames) if cfg.n_test else None, seed=cfg.seed)
     names = check_class_names(ds.prompt_names, min_classes=2)
