@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import BadInputError, MeasurementError
+
 __all__ = ["count_parameters", "parameter_bytes", "throughput", "Throughput", "peak_memory", "MemoryReport",
            "current_rss", "fresh_process_memory", "clip_tower_parameters", "total_cost", "break_even",
            "amortisation_point", "timed", "count_flops", "paper_run_costs", "DEVICE_PEAKS"]
@@ -103,7 +105,7 @@ def throughput(fn: Callable[[Any], Any], batch: Any, repeats: int = 5, warmup: i
                n_items: int | None = None) -> Throughput:
     """Time ``fn(batch)``: ``warmup`` untimed calls, then ``repeats`` timed ones (CUDA synchronised)."""
     if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
+        raise BadInputError(f"repeats must be >= 1, got {repeats}: time at least one call")
     items = int(n_items if n_items is not None else len(batch))
     for _ in range(max(0, warmup)):
         fn(batch)
@@ -251,7 +253,7 @@ def fresh_process_memory(scenario: str, profile: str = "offline", image_encoder:
     /proc): Linux's ``ru_maxrss`` carries the parent's peak across fork and exec.
     """
     if scenario not in ("baseline", "image", "text", "image+text"):
-        raise ValueError(f"unknown scenario {scenario!r}: baseline | image | text | image+text")
+        raise BadInputError(f"unknown scenario {scenario!r}: use baseline | image | text | image+text")
     cfg = {"scenario": scenario, "profile": profile, "image_encoder": image_encoder, "text_encoder": text_encoder,
            "batch": batch, "image_size": image_size, "n_prompts": n_prompts, "seed": seed, "threads": threads}
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), "TOKENIZERS_PARALLELISM": "false",
@@ -261,7 +263,9 @@ def fresh_process_memory(scenario: str, profile: str = "offline", image_encoder:
     for line in proc.stdout.splitlines():
         if line.startswith("LGCLIP_MEMORY "):
             return json.loads(line.split(" ", 1)[1])
-    raise RuntimeError(f"memory probe {scenario!r} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    last = next((ln for ln in reversed(proc.stderr.splitlines()) if ln.strip()), "no error output")
+    raise MeasurementError(f"memory probe {scenario!r} failed (exit {proc.returncode}); fix the child's error and "
+                           f"measure again: {last[:300]}", stderr=proc.stderr)
 
 
 # -------------------------------------------------------------------------------------- architectures
@@ -305,7 +309,7 @@ def break_even(one_time_a: float, per_item_a: float, one_time_b: float, per_item
 def amortisation_point(one_time_s: float, per_item_s: float, share: float = 0.5) -> float:
     """The number of items after which the one-time work is only ``share`` of the total cost."""
     if not 0 < share < 1:
-        raise ValueError(f"share must be in (0, 1), got {share}")
+        raise BadInputError(f"share must be in (0, 1), got {share}: pass a fraction such as 0.5")
     if per_item_s <= 0:
         return float("inf")
     return float(one_time_s * (1 - share) / (share * per_item_s))
@@ -338,7 +342,7 @@ def paper_run_costs(plans: dict[str, dict[str, float]], per_item_s: dict[str, fl
     utilisation depends on batch size, kernels and memory traffic.
     """
     if not 0 < utilisation <= 1:
-        raise ValueError(f"utilisation must be in (0, 1], got {utilisation}")
+        raise BadInputError(f"utilisation must be in (0, 1], got {utilisation}: pass a fraction such as 0.4")
     devices = devices or DEVICE_PEAKS
     out: dict[str, Any] = {"utilisation": utilisation,
                            "devices": {d: {**v, "assumed_flops_per_s": v["peak_flops"] * utilisation}

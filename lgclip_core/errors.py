@@ -61,6 +61,15 @@ class CacheNotWritableError(LGCLIPError, RuntimeError):
     """Neither the cache nor an overlay folder can take a new entry."""
 
 
+class MeasurementError(LGCLIPError, RuntimeError):
+    """A measurement run in a child process failed: the message ends with the child's last error line (which
+    names the fix when it is one of these errors); ``stderr`` keeps the child's whole error output."""
+
+    def __init__(self, message: str, stderr: str = ""):
+        self.stderr = stderr
+        super().__init__(message)
+
+
 def check_class_names(names: object, min_classes: int = 1, tokenizer: Any = None, max_tokens: int | None = None,
                       model: str = "the text encoder", template: str = "{}") -> list[str]:
     """Validate a list of class names: non-empty strings, no duplicates (after stripping/case-folding).

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import MissingAssetError
 from .zoo import PACKAGE_DIR
 
 __all__ = ["ASSET_DIR", "WEIGHTS", "WARNING", "METER", "RoleMeter", "config", "build_sd21_base",
@@ -221,8 +222,8 @@ def build_sd21_base(dtype: Any = None, seed: int = SEED, device: str = "cpu") ->
     tok_cfg = config("sd-2-1-base/tokenizer.json")
     tokenizer = clip_tokenizer()
     if len(tokenizer) != CLIP_VOCAB_SIZE or tok_cfg["vocab_size"] != CLIP_VOCAB_SIZE:
-        raise RuntimeError(f"CLIP tokenizer has {len(tokenizer)} tokens, SD 2.1 expects {CLIP_VOCAB_SIZE}; "
-                           "reinstall open_clip_torch")
+        raise MissingAssetError("CLIP tokenizer of open_clip_torch", "pip install --force-reinstall open_clip_torch",
+                                f"it has {len(tokenizer)} tokens, SD 2.1 expects {CLIP_VOCAB_SIZE}")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         unet = UNet2DConditionModel.from_config(config("sd-2-1-base/unet.json"))

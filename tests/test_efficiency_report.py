@@ -12,6 +12,7 @@ import torch
 
 from lgclip_core import efficiency as eff
 from lgclip_core.book import report
+from lgclip_core.errors import BadInputError
 
 
 # ------------------------------------------------------------------------------------------- efficiency
@@ -44,7 +45,7 @@ def test_throughput_times_the_calls():
     assert len(calls) == 5 and t.items == 10 and len(t.seconds) == 3
     assert 0.015 < t.median_s < 0.5
     assert t.items_per_s == pytest.approx(10 / t.median_s)
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInputError, match="repeats"):
         eff.throughput(fn, [1], repeats=0)
 
 
@@ -69,8 +70,19 @@ def test_cost_models():
     assert eff.break_even(1.0, 1.0, 2.0, 1.0) is None
     assert eff.amortisation_point(100.0, 0.5) == pytest.approx(200.0)
     assert eff.amortisation_point(100.0, 1.0, share=0.1) == pytest.approx(900.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInputError, match="share"):
         eff.amortisation_point(1.0, 1.0, share=1.0)
+
+
+def test_a_failed_memory_probe_names_the_childs_error():
+    """The child's last error line (here the zoo's list of registered encoders) is the one line shown."""
+    from lgclip_core.errors import MeasurementError
+
+    with pytest.raises(MeasurementError, match="unknown image encoder 'no-such-tower'") as info:
+        eff.fresh_process_memory("image", profile="tiny", image_encoder="no-such-tower", batch=1, image_size=32)
+    assert "\n" not in str(info.value) and "Traceback" in info.value.stderr
+    with pytest.raises(BadInputError, match="scenario"):
+        eff.fresh_process_memory("gpu")
 
 
 # ---------------------------------------------------------------------------------------------- report

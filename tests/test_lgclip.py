@@ -365,7 +365,7 @@ def test_size_ablation_passes_the_size_per_call_and_skips_sizes_the_tower_cannot
         tmp_cache: ArtifactCache) -> None:
     """A tower with a fixed positional-embedding grid (CLIP ViT) fails at other sizes: skipped with the reason,
     and the shared encoder is never changed."""
-    from lgclip_core.experiments.lgclip import _size_ablation
+    from lgclip_core.experiments.lgclip import FeatureExtractor, _size_ablation
     from lgclip_core.prototypes import PrototypeClassifier
 
     class FixedGridEncoder:
@@ -383,8 +383,9 @@ def test_size_ablation_passes_the_size_per_call_and_skips_sizes_the_tower_cannot
     enc = FixedGridEncoder()
     cfg = LGCLIPConfig(**{**TINY, "ablation_sizes": (32, 64)})
     gen = test.stratified(2, seed=0)
-    out, skipped = _size_ablation(cfg, enc, gen.images, gen.labels, test, "squash",
-                                  lambda: PrototypeClassifier(classes=np.arange(3)), tmp_cache, False)
+    features = FeatureExtractor(enc, MultiScaleEncoder(enc, 1), "squash", tmp_cache, progress=False)
+    out, skipped = _size_ablation(cfg, features, gen.images, gen.labels, test,
+                                  lambda: PrototypeClassifier(classes=np.arange(3)))
     assert set(out) == {"32"} and 0.0 <= out["32"] <= 1.0
     assert set(skipped) == {"64"} and "fixed-grid cannot take 64px" in skipped["64"] and "\n" not in skipped["64"]
     assert enc.input_size == 32

@@ -10,6 +10,7 @@ import torch
 from lgclip_core import paper_shapes as ps
 from lgclip_core import zoo
 from lgclip_core.efficiency import count_flops, paper_run_costs
+from lgclip_core.errors import BadInputError
 
 META = torch.device("meta")
 
@@ -103,8 +104,17 @@ def test_paper_run_costs_arithmetic() -> None:
     assert row["colab-t4_hours"] == pytest.approx(1000 * 2e12 / (65e12 * 0.5) / 3600)
     assert row["a100_hours"] == pytest.approx(1000 * 2e12 / (312e12 * 0.5) / 3600)
     assert out["plans"]["ds"]["total"]["roles_without_cpu_measurement"] == ["b"]
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInputError, match="utilisation"):
         paper_run_costs(plans, {}, {}, utilisation=0)
+
+
+def test_a_tokenizer_of_the_wrong_size_names_the_reinstall(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lgclip_core import tokenizers
+    from lgclip_core.errors import MissingAssetError
+
+    monkeypatch.setattr(tokenizers, "clip_tokenizer", lambda: list(range(100)))
+    with pytest.raises(MissingAssetError, match="100 tokens.*pip install --force-reinstall open_clip_torch"):
+        ps.build_sd21_base()
 
 
 def test_run_plans_count_the_authors_protocol() -> None:

@@ -17,8 +17,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,9 +32,17 @@ from ..prompts import write_prompts
 from ..prototypes import HybridClassifier, PrototypeClassifier, l2n
 from .common import Timer, cached_features, environment, write_json
 
+if TYPE_CHECKING:
+    from ..alignment import LiTAligner
+    from ..data import ImageDataset
+    from ..encoders import ImageEncoder, TextEncoder
+    from ..generator import Generator
+    from ..prompts import PromptWriter
+
 ACCURACY_KEYS = ("lgclip", "prototypes_only", "llm_only", "multiscale_only", "text_zero_shot", "hybrid",
                  "real_1shot", "real_10shot", "real_class_means", "linear_probe_real")
 PAPER_TEMPLATE = "A photo of a {}."
+TEST = "test"  # the test images' key among the feature sets (the others are prompt modes)
 
 
 @dataclass
@@ -83,6 +92,36 @@ def prompt_sets(names: list[str], llm: dict[str, list[str]], n: int) -> dict[str
     }
 
 
+# ------------------------------------------------------------------------------------------- containers
+@dataclass
+class Roles:
+    """Every model and data set of one run, each resolved through the zoo (the text tower: see ``_text_space``)."""
+
+    dataset: ImageDataset  # the whole test split (its protocol goes into the manifest)
+    test: ImageDataset  # the evaluated images: a stratified subset when ``n_test`` is set
+    names: list[str]  # the classes' prompt names, in label order
+    encoder: ImageEncoder
+    generator: Generator
+    template_writer: PromptWriter
+    llm_writer: PromptWriter
+    imagenet_writer: PromptWriter  # open_clip's 80 ImageNet templates: the zero-shot text classifier's prompts
+
+    @property
+    def k(self) -> int:
+        return len(self.names)
+
+    def imagenet_prompts(self, seed: int) -> dict[str, list[str]]:
+        return self.imagenet_writer.write(self.names, n=80, seed=seed)
+
+
+@dataclass
+class WrittenPrompts:
+    """Per class, the prompt writer's descriptions and the plain template's prompt."""
+
+    llm: dict[str, list[str]]
+    template: dict[str, list[str]]
+
+
 @dataclass
 class GeneratedSet:
     """One prompt mode's generated images with what made each: class label, seed and prompt (row i = image i)."""
@@ -92,11 +131,11 @@ class GeneratedSet:
     labels: np.ndarray
     seeds: np.ndarray
     prompts: list[str]
-    n_max: int  # images per class; class c holds rows c * n_max .. (c + 1) * n_max - 1, image i with seed i
+    n_max: int  # images per class; class c holds rows c * n_max .. (c + 1) * n_max - 1
 
     def first(self, n: int) -> np.ndarray:
         """Rows of images 0..n-1 of every class."""
-        return np.flatnonzero(self.seeds < n)
+        return np.flatnonzero(np.arange(len(self.labels)) % self.n_max < n)
 
 
 @dataclass
@@ -111,19 +150,129 @@ class FeatureSet:
         w = np.asarray(scales, np.float32) / sum(scales)
         return l2n(np.tensordot(w, self.per_scale[[s - 1 for s in scales]], axes=1))
 
+    @cached_property
+    def multi(self) -> np.ndarray:
+        """LGCLIP's view: the fusion of all S scales."""
+        return self.fused(list(range(1, len(self.per_scale) + 1)))
 
-def generate_sets(generator: Any, names: list[str], llm: dict[str, list[str]], n_max: int, finish: Callable,
-                  cache: ArtifactCache, progress: bool) -> dict[str, GeneratedSet]:
-    """Step: n_max images per class and prompt mode; image i of every class uses seed i."""
-    k = len(names)
-    labels, seeds = np.repeat(np.arange(k), n_max), np.tile(np.arange(n_max), k)
-    out = {}
-    for mode, prompts in prompt_sets(names, llm, n_max).items():
-        flat = [p for row in prompts for p in row]
-        images = finish(generate_images(generator, flat, seeds.tolist(), cache=cache, chunk=n_max,
-                                        progress=progress))
-        out[mode] = GeneratedSet(mode, images, labels, seeds, flat, n_max)
-    return out
+
+@dataclass
+class FeatureExtractor:
+    """The run's two views of an image collection, each cached per chunk: the encoder's single view (resized
+    as ``lgclip.single_view_resize`` says) and the multi-scale module's per-scale features."""
+
+    encoder: ImageEncoder
+    multiscale: MultiScaleEncoder
+    resize: str
+    cache: ArtifactCache
+    progress: bool = True
+
+    def single(self, images: Any, desc: str, size: int | None = None) -> np.ndarray:
+        """(N, D); ``size``: another input resolution for this call only (the encoder is never changed)."""
+        config = self.encoder.config() if size is None else {**self.encoder.config(), "input_size": int(size)}
+        return cached_features(self.cache, {"kind": "global", "encoder": config, "resize": self.resize}, images,
+                               partial(self._encode_single, size=size), progress=self.progress, desc=desc)
+
+    def per_scale(self, images: Any, desc: str) -> np.ndarray:
+        """(S, N, D), crops seeded by each image's index (so a chunk's features do not depend on the others)."""
+        f = cached_features(self.cache, {"kind": "multiscale", "ms": self.multiscale.config()}, images,
+                            self._encode_per_scale, progress=self.progress, desc=desc, chunk=250)
+        return f.transpose(1, 0, 2)
+
+    def _encode_single(self, images: Any, start: int, size: int | None = None) -> np.ndarray:
+        if size is None:  # the call earlier runs' cache entries were computed with
+            return self.encoder.encode(images, resize=self.resize)
+        return self.encoder.encode(images, resize=self.resize, size=size)
+
+    def _encode_per_scale(self, images: Any, start: int) -> np.ndarray:  # (N, S, D): chunks concatenate on N
+        return self.multiscale.encode_per_scale(images, start_index=start).transpose(1, 0, 2)
+
+
+@dataclass
+class TextSpace:
+    """A joint image-text space: single-view image features and texts in, L2-normalised embeddings out.
+
+    ``aligner`` None: CLIP's own text tower (its image features are already in the space); else the LiT
+    projections trained on generated images."""
+
+    text_encoder: TextEncoder
+    aligner: LiTAligner | None
+    info: dict[str, Any]
+
+    def embed_images(self, features: np.ndarray) -> np.ndarray:
+        return features if self.aligner is None else self.aligner.embed_images(features)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        t = self.text_encoder.encode(texts)
+        return t if self.aligner is None else self.aligner.embed_texts(t)
+
+    def class_text(self, names: list[str], prompts: dict[str, list[str]]) -> np.ndarray:
+        """One L2-normalised text feature per class: the mean of its prompts' features (K, D)."""
+        return l2n(np.stack([self.embed_texts(prompts[c]).mean(0) for c in names]))
+
+
+@dataclass(frozen=True)
+class ClassifierFactory:
+    """New prototype classifiers over the run's K classes, scored as ``lgclip.scoring`` says."""
+
+    k: int
+    scoring: str  # "cosine": prototypes L2-normalised; "unnormalised_mean": the authors' plain means
+
+    def __call__(self, **kw: Any) -> PrototypeClassifier:
+        return PrototypeClassifier(classes=np.arange(self.k), normalize_prototypes=self.scoring == "cosine", **kw)
+
+
+@dataclass
+class PrototypeSelector:
+    """Which n generated images of each class become prototypes (protocols key ``lgclip.top_n``): the first n,
+    or the authors' top n of the paper's N renders ranked in the text space (``top_n_by_text``)."""
+
+    sets: dict[str, GeneratedSet]
+    features: dict[str, FeatureSet]
+    space: TextSpace
+    ranking_text: np.ndarray  # the authors' ranking text 'A photo of a {class}.' in the joint space (K, D)
+    rule: str  # the protocol's lgclip.top_n
+    n_per_class: int  # the paper's N: the pool the authors rank in
+    _scores: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def select(self, mode: str, n: int) -> np.ndarray:
+        """Rows of ``sets[mode]`` kept for n prototypes per class."""
+        g = self.sets[mode]
+        pool = min(max(n, self.n_per_class), g.n_max)  # the authors rank within the paper's N (10) renders
+        if self.rule == "first" or n >= pool:
+            return g.first(n)
+        if mode not in self._scores:  # ranked once per mode
+            self._scores[mode] = self.space.embed_images(self.features[mode].single) @ self.ranking_text.T
+        return top_n_by_text(self._scores[mode], n, pool, g.n_max)
+
+
+@dataclass
+class PrototypeEvaluator:
+    """Prototype classifiers fitted on the selected generated images of one mode, scored on the test labels."""
+
+    selector: PrototypeSelector
+    classifiers: ClassifierFactory
+    test_labels: np.ndarray
+    n_per_class: int
+
+    def fit(self, mode: str, gen_feats: np.ndarray, n: int | None = None, m: int = 1,
+            center: bool = False) -> PrototypeClassifier:
+        """``m`` prototypes per class from ``n`` (default: the paper's N) selected images of ``mode``."""
+        idx = self.selector.select(mode, self.n_per_class if n is None else n)
+        clf = self.classifiers(n_prototypes=m, center=center)
+        return clf.fit(gen_feats[idx], self.selector.sets[mode].labels[idx])
+
+    def accuracy(self, mode: str, gen_feats: np.ndarray, test_feats: np.ndarray, n: int | None = None,
+                 m: int = 1, center: bool = False) -> float:
+        return float(self.fit(mode, gen_feats, n, m, center).score(test_feats, self.test_labels))
+
+    def hybrid_accuracy(self, weight: float, gen_feats: np.ndarray, test_feats: np.ndarray,
+                        text_scores: np.ndarray) -> float:
+        """LGCLIP's prototypes (``llm_first``, N per class) mixed with the text classifier's scores."""
+        idx = self.selector.select("llm_first", self.n_per_class)
+        hyb = HybridClassifier(weight, classes=np.arange(self.classifiers.k))
+        hyb.fit(gen_feats[idx], self.selector.sets["llm_first"].labels[idx])
+        return hyb.score(test_feats, self.test_labels, text_scores)
 
 
 def top_n_by_text(scores: np.ndarray, n: int, pool: int, n_max: int) -> np.ndarray:
@@ -146,7 +295,7 @@ def top_n_by_text(scores: np.ndarray, n: int, pool: int, n_max: int) -> np.ndarr
     return np.concatenate(out)
 
 
-def _load_encoder(cfg: LGCLIPConfig) -> Any:
+def _load_encoder(cfg: LGCLIPConfig) -> ImageEncoder:
     """The zoo's image encoder, at ``cfg.input_size`` where set (towers with a fixed input size refuse it)."""
     if not cfg.input_size:
         return zoo.load("image_encoder", cfg.backbone, cfg.profile)
@@ -156,215 +305,256 @@ def _load_encoder(cfg: LGCLIPConfig) -> Any:
     return zoo.load("image_encoder", cfg.backbone, cfg.profile, input_size=int(cfg.input_size))
 
 
-def _load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Any:
+def _load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Generator:
     """The zoo's generator; a loader that takes ``sampling`` (Stable Diffusion) gets the protocol's settings."""
     takes = zoo.resolve("generator", cfg.generator, cfg.profile).accepts("sampling")
     kw = {"sampling": dict(proto["lgclip.sampling"])} if takes else {}
     return zoo.load("generator", cfg.generator, cfg.profile, **kw)
 
 
-def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: ArtifactCache | None = None,
-               progress: bool = True) -> dict[str, Any]:
-    t_start = time.perf_counter()
-    timer = Timer()
-    cache = cache or default_cache()
-    rng_seed = cfg.seed
-    proto = protocols.resolve(cfg.protocol, "lgclip", cfg.profile)
-    resize, scoring = proto["lgclip.single_view_resize"], proto["lgclip.scoring"]
-    if scoring not in ("cosine", "unnormalised_mean"):
-        raise BadInputError(f"unknown lgclip.scoring {scoring!r}: expected 'cosine' or 'unnormalised_mean'")
-    finish = jpeg_roundtrip if proto["lgclip.jpeg_roundtrip"] else (lambda x: x)
+# ------------------------------------------------------------------------------------------------ steps
+def load_roles(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Roles:
+    """Step: the data set, its evaluated subset and every model, from the zoo, in the order of earlier runs
+    (random-init tiny models seed and draw from torch's global generator)."""
+    ds = zoo.load("dataset", cfg.dataset, cfg.profile, split="test")
+    test = ds.stratified(cfg.n_test // len(ds.classnames) if cfg.n_test else None, seed=cfg.seed)
+    names = check_class_names(ds.prompt_names, min_classes=2)
+    encoder = _load_encoder(cfg)
+    generator = _load_generator(cfg, proto)
+    template_writer = zoo.load("prompt_writer", "template", cfg.profile)
+    llm_writer = zoo.load("prompt_writer", cfg.prompt_writer, cfg.profile)
+    if hasattr(llm_writer, "with_prompting"):  # a new writer: the zoo's shared one is left as it is
+        llm_writer = llm_writer.with_prompting(proto["lgclip.prompting"])
+    imagenet_writer = zoo.load("prompt_writer", "clip-imagenet-templates", cfg.profile)
+    return Roles(ds, test, names, encoder, generator, template_writer, llm_writer, imagenet_writer)
 
-    def classifier(**kw: Any) -> PrototypeClassifier:
-        return PrototypeClassifier(classes=np.arange(k), normalize_prototypes=scoring == "cosine", **kw)
 
-    with timer("load_models"):
-        ds = zoo.load("dataset", cfg.dataset, cfg.profile, split="test")
-        test = ds.stratified(cfg.n_test // len(ds.classnames) if cfg.n_test else None, seed=rng_seed)
-        names = check_class_names(ds.prompt_names, min_classes=2)
-        k = len(names)
-        encoder = _load_encoder(cfg)
-        generator = _load_generator(cfg, proto)
-        template_writer = zoo.load("prompt_writer", "template", cfg.profile)
-        llm_writer = zoo.load("prompt_writer", cfg.prompt_writer, cfg.profile)
-        if hasattr(llm_writer, "with_prompting"):  # a new writer: the zoo's shared one is left as it is
-            llm_writer = llm_writer.with_prompting(proto["lgclip.prompting"])
+def write_all_prompts(cfg: LGCLIPConfig, roles: Roles, cache: ArtifactCache) -> WrittenPrompts:
+    """Step: ``n_descriptions`` descriptions per class from the prompt writer, and the plain template's prompt."""
+    llm = write_prompts(roles.llm_writer, roles.names, n=cfg.n_descriptions, seed=cfg.seed, cache=cache)
+    return WrittenPrompts(llm, write_prompts(roles.template_writer, roles.names, n=1, seed=cfg.seed, cache=cache))
 
-    with timer("prompts"):
-        llm = write_prompts(llm_writer, names, n=cfg.n_descriptions, seed=rng_seed, cache=cache)
-        templates = write_prompts(template_writer, names, n=1, seed=rng_seed, cache=cache)
-    with timer("generation"):
-        gen = generate_sets(generator, names, llm, cfg.n_max, finish, cache, progress)
-    gen_labels = gen["llm_first"].labels  # the same class-major labels in every mode
 
-    ms = MultiScaleEncoder(encoder, cfg.n_scales, seed=rng_seed,
-                           interpolation=proto["lgclip.multiscale_interpolation"])
-    enc_cfg = encoder.config()
+def generate_sets(generator: Generator, names: list[str], llm: dict[str, list[str]], n_max: int,
+                  finish: Callable[[np.ndarray], np.ndarray], cache: ArtifactCache,
+                  progress: bool) -> dict[str, GeneratedSet]:
+    """Step: n_max images per class and prompt mode; image i of every class uses seed i."""
+    k = len(names)
+    labels, seeds = np.repeat(np.arange(k), n_max), np.tile(np.arange(n_max), k)
+    out = {}
+    for mode, prompts in prompt_sets(names, llm, n_max).items():
+        flat = [p for row in prompts for p in row]
+        images = finish(generate_images(generator, flat, seeds.tolist(), cache=cache, chunk=n_max,
+                                        progress=progress))
+        out[mode] = GeneratedSet(mode, images, labels, seeds, flat, n_max)
+    return out
 
-    def single(imgs: np.ndarray, desc: str) -> np.ndarray:
-        return cached_features(cache, {"kind": "global", "encoder": enc_cfg, "resize": resize}, imgs,
-                               lambda x, i: encoder.encode(x, resize=resize), progress=progress, desc=desc)
 
-    def per_scale(imgs: np.ndarray, desc: str) -> np.ndarray:  # (S, N, D)
-        f = cached_features(cache, {"kind": "multiscale", "ms": ms.config()}, imgs,
-                            lambda x, i: ms.encode_per_scale(x, start_index=i).transpose(1, 0, 2),
-                            progress=progress, desc=desc, chunk=250)
-        return f.transpose(1, 0, 2)
+def extract_features(features: FeatureExtractor, sets: dict[str, GeneratedSet], test_images: Any,
+                     timer: Timer) -> dict[str, FeatureSet]:
+    """Step: both views of every generated set (keyed by mode) and of the test images (key ``"test"``).
 
-    all_scales = list(range(1, cfg.n_scales + 1))
-    with timer("features_generated"):  # single-scale features of every mode first, then the multi-scale ones
-        g_single = {m: single(g.images, f"features {m}") for m, g in gen.items()}
-        g_feats = {m: FeatureSet(g_single[m], per_scale(g.images, f"multi-scale {m}")) for m, g in gen.items()}
+    Single-view features of every mode come first, then the multi-scale ones (the order of earlier runs)."""
+    with timer("features_generated"):
+        single = {m: features.single(g.images, f"features {m}") for m, g in sets.items()}
+        out = {m: FeatureSet(single[m], features.per_scale(g.images, f"multi-scale {m}")) for m, g in sets.items()}
     with timer("features_test"):
-        t_feats = FeatureSet(single(test.images, "features test"), per_scale(test.images, "multi-scale test"))
-    t_single, t_multi = t_feats.single, t_feats.fused(all_scales)
-    g_multi = {m: f.fused(all_scales) for m, f in g_feats.items()}
-    y = test.labels
+        out[TEST] = FeatureSet(features.single(test_images, "features test"),
+                               features.per_scale(test_images, "multi-scale test"))
+    return out
 
-    with timer("text_zero_shot"):  # first: the authors' top-N choice ranks generated images in the text space
-        embed_images, embed_texts, text_info = _text_space(cfg, names, llm, encoder, generator, single, finish,
-                                                           cache, progress)
-        text_scores = embed_images(t_single) @ _class_text(names, _imagenet_prompts(cfg, names), embed_texts).T
-        acc_text = float(np.mean(text_scores.argmax(1) == y))
-    template_text = embed_texts([PAPER_TEMPLATE.format(c) for c in names])  # the authors' ranking text
-    rank_scores: dict[str, np.ndarray] = {}
 
-    def keep(mode: str, n: int) -> np.ndarray:
-        """Which n images of each class are used (protocols key lgclip.top_n)."""
-        pool = min(max(n, cfg.n_per_class), cfg.n_max)  # the authors rank within the paper's N (10) renders
-        if proto["lgclip.top_n"] == "first" or n >= pool:
-            return gen[mode].first(n)
-        if mode not in rank_scores:
-            rank_scores[mode] = embed_images(g_single[mode]) @ template_text.T
-        return top_n_by_text(rank_scores[mode], n, pool, cfg.n_max)
+def generate_caption_set(cfg: LGCLIPConfig, roles: Roles, llm: dict[str, list[str]],
+                         finish: Callable[[np.ndarray], np.ndarray], cache: ArtifactCache,
+                         progress: bool) -> GeneratedSet:
+    """Step (offline profile): ``lit_per_class`` generated images per class with varied captions (the prompt
+    writer's descriptions, then ImageNet templates), the pairs the LiT projections learn from."""
+    class_prompts = roles.imagenet_prompts(cfg.seed)
+    per = cfg.lit_per_class
+    caps = [[(llm[c] + class_prompts[c][:per])[i % (len(llm[c]) + min(per, 80))] for i in range(per)]
+            for c in roles.names]
+    flat = [p for row in caps for p in row]
+    seeds = np.tile(np.arange(1000, 1000 + per), roles.k)  # disjoint from the prototype seeds 0..n_max-1
+    imgs = finish(generate_images(roles.generator, flat, seeds.tolist(), cache=cache, chunk=per, progress=progress))
+    return GeneratedSet("lit_captions", imgs, np.repeat(np.arange(roles.k), per), seeds, flat, per)
 
-    def proto_acc(mode: str, gen_feats: np.ndarray, test_feats: np.ndarray, n: int = cfg.n_per_class,
-                  m: int = 1, center: bool = False) -> float:
-        idx = keep(mode, n)
-        clf = classifier(n_prototypes=m, center=center).fit(gen_feats[idx], gen_labels[idx])
-        return float(clf.score(test_feats, y))
 
-    acc: dict[str, float] = {}
-    idx = keep("llm_first", cfg.n_per_class)
-    with timer("classify"):
-        acc["lgclip"] = proto_acc("llm_first", g_multi["llm_first"], t_multi)
-        acc["prototypes_only"] = proto_acc("template", g_single["template"], t_single)
-        acc["llm_only"] = proto_acc("llm_first", g_single["llm_first"], t_single)
-        acc["multiscale_only"] = proto_acc("template", g_multi["template"], t_multi)
-        lgclip_pred = classifier().fit(g_multi["llm_first"][idx], gen_labels[idx]).predict(t_multi)
-        acc["text_zero_shot"] = acc_text
-        hyb = HybridClassifier(cfg.hybrid_weight, classes=np.arange(k))
-        hyb.fit(g_multi["llm_first"][idx], gen_labels[idx])
-        acc["hybrid"] = hyb.score(t_multi, y, text_scores)
+def zero_shot_text_scores(space: TextSpace, roles: Roles, test: FeatureSet, seed: int) -> np.ndarray:
+    """Step: the text classifier's scores (N, K) of the test images: 80 ImageNet templates per class, averaged."""
+    return space.embed_images(test.single) @ space.class_text(roles.names, roles.imagenet_prompts(seed)).T
 
-    with timer("real_references"):
-        real = _real_references(cfg, single, classifier, t_single, y, k)
-    acc.update(real)
-    # beyond the paper, reported next to it
-    acc["lgclip_llm_per_image"] = proto_acc("llm_per_image", g_multi["llm_per_image"], t_multi)
-    acc["lgclip_3_prototypes"] = proto_acc("llm_per_image", g_multi["llm_per_image"], t_multi, n=cfg.n_max, m=3)
-    acc["lgclip_centered"] = proto_acc("llm_first", g_multi["llm_first"], t_multi, center=True)  # transductive
 
-    with timer("ablations"):
-        ablations = {
-            "n_per_class": {str(n): {"lgclip": proto_acc("llm_first", g_multi["llm_first"], t_multi, n=n),
-                                     "prototypes_only": proto_acc("template", g_single["template"], t_single, n=n)}
-                            for n in cfg.ablation_n if n <= cfg.n_max},
-            "prompts": {m: {"single_scale": proto_acc(m, g_single[m], t_single),
-                            "multiscale": proto_acc(m, g_multi[m], t_multi)} for m in gen},
-            "n_scales": {str(s): proto_acc("llm_first", g_feats["llm_first"].fused(all_scales[-s:]),
-                                           t_feats.fused(all_scales[-s:]))
-                         for s in cfg.ablation_scales if s <= cfg.n_scales},
-            "hybrid_weight": {str(w): HybridClassifier(w, classes=np.arange(k)).fit(
-                g_multi["llm_first"][idx], gen_labels[idx]).score(t_multi, y, text_scores)
-                for w in (0.0, 0.25, 0.5, 0.75, 1.0)},
-        }
-        ablations["input_size"], size_skipped = _size_ablation(
-            cfg, encoder, gen["template"].images[keep("template", cfg.n_per_class)],
-            gen_labels[keep("template", cfg.n_per_class)], test, resize, classifier, cache, progress)
-        if size_skipped:  # sizes the encoder's architecture cannot take, with the reason
-            ablations["input_size_skipped"] = size_skipped
+def build_selector(cfg: LGCLIPConfig, proto: protocols.Protocol, roles: Roles, sets: dict[str, GeneratedSet],
+                   feats: dict[str, FeatureSet], space: TextSpace) -> PrototypeSelector:
+    """Step: the top-N rule of the protocol with the authors' ranking text embedded once."""
+    ranking_text = space.embed_texts([PAPER_TEMPLATE.format(c) for c in roles.names])
+    return PrototypeSelector(sets, feats, space, ranking_text, proto["lgclip.top_n"], cfg.n_per_class)
 
-    result: dict[str, Any] = {
-        "profile": cfg.profile, "dataset": test.name, "backbone": encoder.name, "generator": generator.name,
-        "prompt_writer": llm_writer.config().get("name", cfg.prompt_writer), "n_test": int(len(test)),
-        "n_per_class": cfg.n_per_class, "n_classes": k, "classnames": ds.classnames,
-        "protocol": proto.active(), "accuracy": acc, "ablations": ablations, "text_zero_shot": text_info,
+
+def classify_methods(ev: PrototypeEvaluator, feats: dict[str, FeatureSet], text_scores: np.ndarray,
+                     hybrid_weight: float) -> dict[str, float]:
+    """Step: the paper's methods (Table 1 rows): prototypes with or without LLM prompts and multi-scale
+    features, the text classifier, and the hybrid of LGCLIP and text."""
+    llm, tpl, test = feats["llm_first"], feats["template"], feats[TEST]
+    return {
+        "lgclip": ev.accuracy("llm_first", llm.multi, test.multi),
+        "prototypes_only": ev.accuracy("template", tpl.single, test.single),
+        "llm_only": ev.accuracy("llm_first", llm.single, test.single),
+        "multiscale_only": ev.accuracy("template", tpl.multi, test.multi),
+        "text_zero_shot": float(np.mean(text_scores.argmax(1) == ev.test_labels)),
+        "hybrid": ev.hybrid_accuracy(hybrid_weight, llm.multi, test.multi, text_scores),
+    }
+
+
+def beyond_paper_methods(ev: PrototypeEvaluator, feats: dict[str, FeatureSet], n_max: int) -> dict[str, float]:
+    """Step: variants beyond the paper, reported next to it (``lgclip_centered`` is transductive)."""
+    per_image, test = feats["llm_per_image"], feats[TEST]
+    return {
+        "lgclip_llm_per_image": ev.accuracy("llm_per_image", per_image.multi, test.multi),
+        "lgclip_3_prototypes": ev.accuracy("llm_per_image", per_image.multi, test.multi, n=n_max, m=3),
+        "lgclip_centered": ev.accuracy("llm_first", feats["llm_first"].multi, test.multi, center=True),
+    }
+
+
+def run_ablations(cfg: LGCLIPConfig, ev: PrototypeEvaluator, feats: dict[str, FeatureSet],
+                  sets: dict[str, GeneratedSet], text_scores: np.ndarray, roles: Roles,
+                  features: FeatureExtractor) -> dict[str, Any]:
+    """Step: N per class, prompt mode, number of scales, hybrid weight and encoder input size."""
+    llm, tpl, test = feats["llm_first"], feats["template"], feats[TEST]
+    all_scales = list(range(1, cfg.n_scales + 1))
+    ablations: dict[str, Any] = {
+        "n_per_class": {str(n): {"lgclip": ev.accuracy("llm_first", llm.multi, test.multi, n=n),
+                                 "prototypes_only": ev.accuracy("template", tpl.single, test.single, n=n)}
+                        for n in cfg.ablation_n if n <= cfg.n_max},
+        "prompts": {m: {"single_scale": ev.accuracy(m, feats[m].single, test.single),
+                        "multiscale": ev.accuracy(m, feats[m].multi, test.multi)} for m in sets},
+        "n_scales": {str(s): ev.accuracy("llm_first", llm.fused(all_scales[-s:]), test.fused(all_scales[-s:]))
+                     for s in cfg.ablation_scales if s <= cfg.n_scales},
+        "hybrid_weight": {str(w): ev.hybrid_accuracy(w, llm.multi, test.multi, text_scores)
+                          for w in (0.0, 0.25, 0.5, 0.75, 1.0)},
+    }
+    keep = ev.selector.select("template", cfg.n_per_class)
+    ablations["input_size"], skipped = _size_ablation(cfg, features, sets["template"].images[keep],
+                                                      sets["template"].labels[keep], roles.test, ev.classifiers)
+    if skipped:  # sizes the encoder's architecture cannot take, with the reason
+        ablations["input_size_skipped"] = skipped
+    return ablations
+
+
+def build_result(cfg: LGCLIPConfig, proto: protocols.Protocol, roles: Roles, prompts: WrittenPrompts,
+                 accuracy: dict[str, float], ablations: dict[str, Any], space: TextSpace, timer: Timer,
+                 t_start: float, cache: ArtifactCache) -> dict[str, Any]:
+    """Step: the result dict: accuracies, ablations, timings and the manifest (models, data, seeds, protocol)."""
+    test = roles.test
+    return {
+        "profile": cfg.profile, "dataset": test.name, "backbone": roles.encoder.name,
+        "generator": roles.generator.name, "prompt_writer": roles.llm_writer.config().get("name", cfg.prompt_writer),
+        "n_test": int(len(test)), "n_per_class": cfg.n_per_class, "n_classes": roles.k,
+        "classnames": roles.dataset.classnames, "protocol": proto.active(), "accuracy": accuracy,
+        "ablations": ablations, "text_zero_shot": space.info,
         "timings_s": {**timer.times, "total": round(time.perf_counter() - t_start, 2)},
         "timings_load": timer.load,
         "config": asdict(cfg),
         "manifest": {
-            "models": {"image_encoder": enc_cfg, "generator": generator.config(),
-                       "prompt_writer": llm_writer.config(), "template_writer": template_writer.config()},
-            "dataset": {"name": test.name, "split": "test", "protocol": ds.protocol, "n": int(len(test))},
+            "models": {"image_encoder": roles.encoder.config(), "generator": roles.generator.config(),
+                       "prompt_writer": roles.llm_writer.config(),
+                       "template_writer": roles.template_writer.config()},
+            "dataset": {"name": test.name, "split": "test", "protocol": roles.dataset.protocol,
+                        "n": int(len(test))},
             "seeds": {"global": cfg.seed, "image_i_seed": "i", "multiscale_crops": cfg.seed},
             "protocol": proto.active(),
             "cache": cache.manifest(), "environment": environment(),
         },
-        "prompts": {"llm": llm, "template": templates},
+        "prompts": {"llm": prompts.llm, "template": prompts.template},
     }
-    if cfg.profile == "paper-shapes":  # random weights: costs and memory per role, never accuracies or figures
+
+
+def save_result(cfg: LGCLIPConfig, result: dict[str, Any], out: str | Path | None, roles: Roles,
+                sets: dict[str, GeneratedSet], feats: dict[str, FeatureSet], ev: PrototypeEvaluator) -> None:
+    """Step: the files in ``out`` (process 0 only, under ``accelerate launch``). A paper-shapes run has random
+    weights: its result is stamped with costs and memory per role and gets no figures."""
+    if cfg.profile == "paper-shapes":
         from ..paper_shapes import stamp_result
 
         stamp_result(result, paper="lgclip", settings=asdict(cfg))
         if out is not None and process_state()[0] == 0:
             Path(out).mkdir(parents=True, exist_ok=True)
             write_json(Path(out) / "lgclip.json", result)
-        return result
-    if out is not None and process_state()[0] == 0:  # under accelerate launch: process 0 writes
-        _write_outputs(Path(out), result, lgclip_pred, y, gen["llm_first"].images, gen_labels, names, t_multi,
-                       g_multi["llm_first"], idx, keep("llm_first", min(8, cfg.n_per_class)))
+    elif out is not None and process_state()[0] == 0:
+        _write_outputs(Path(out), result, roles, sets["llm_first"], feats, ev)
+
+
+def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: ArtifactCache | None = None,
+               progress: bool = True) -> dict[str, Any]:
+    """Prompts -> generated prototypes -> features -> every method and ablation on the same test images; the
+    result dict (written to ``out`` when given). Each step is a function above."""
+    t_start, timer, cache = time.perf_counter(), Timer(), cache or default_cache()
+    proto = protocols.resolve(cfg.protocol, "lgclip", cfg.profile)
+    scoring = proto["lgclip.scoring"]
+    if scoring not in ("cosine", "unnormalised_mean"):
+        raise BadInputError(f"unknown lgclip.scoring {scoring!r}: expected 'cosine' or 'unnormalised_mean'")
+    finish = jpeg_roundtrip if proto["lgclip.jpeg_roundtrip"] else _as_generated
+    with timer("load_models"):
+        roles = load_roles(cfg, proto)
+    with timer("prompts"):
+        prompts = write_all_prompts(cfg, roles, cache)
+    with timer("generation"):
+        sets = generate_sets(roles.generator, roles.names, prompts.llm, cfg.n_max, finish, cache, progress)
+    ms = MultiScaleEncoder(roles.encoder, cfg.n_scales, seed=cfg.seed,
+                           interpolation=proto["lgclip.multiscale_interpolation"])
+    features = FeatureExtractor(roles.encoder, ms, proto["lgclip.single_view_resize"], cache, progress)
+    feats = extract_features(features, sets, roles.test.images, timer)
+    with timer("text_zero_shot"):  # first: the authors' top-N choice ranks generated images in the text space
+        space = _text_space(cfg, roles, prompts.llm, features, finish, cache, progress)
+        text_scores = zero_shot_text_scores(space, roles, feats[TEST], cfg.seed)
+    selector = build_selector(cfg, proto, roles, sets, feats, space)
+    ev = PrototypeEvaluator(selector, ClassifierFactory(roles.k, scoring), roles.test.labels, cfg.n_per_class)
+    with timer("classify"):
+        accuracy = classify_methods(ev, feats, text_scores, cfg.hybrid_weight)
+    with timer("real_references"):
+        accuracy.update(_real_references(cfg, features, ev.classifiers, feats[TEST], roles.test.labels))
+    accuracy.update(beyond_paper_methods(ev, feats, cfg.n_max))
+    with timer("ablations"):
+        ablations = run_ablations(cfg, ev, feats, sets, text_scores, roles, features)
+    result = build_result(cfg, proto, roles, prompts, accuracy, ablations, space, timer, t_start, cache)
+    save_result(cfg, result, out, roles, sets, feats, ev)
     return result
 
 
-def _imagenet_prompts(cfg: LGCLIPConfig, names: list[str]) -> dict[str, list[str]]:
-    from ..prompts import load_template_writer
-
-    return load_template_writer("clip-imagenet-templates", template="openai_imagenet").write(names, n=80,
-                                                                                            seed=cfg.seed)
+def _as_generated(images: np.ndarray) -> np.ndarray:
+    """The images as the generator made them (protocol without the authors' JPEG round trip)."""
+    return images
 
 
-def _class_text(names: list[str], prompts: dict[str, list[str]], embed_texts: Callable) -> np.ndarray:
-    """One L2-normalised text feature per class: the mean of its prompts' features (K, D)."""
-    return l2n(np.stack([embed_texts(prompts[c]).mean(0) for c in names]))
-
-
-def _text_space(cfg: LGCLIPConfig, names: list[str], llm: dict[str, list[str]], encoder: Any, generator: Any,
-                single: Callable, finish: Callable, cache: ArtifactCache,
-                progress: bool) -> tuple[Callable, Callable, dict[str, Any]]:
-    """A joint image-text space: (single-view image features -> joint, texts -> joint, info), both L2-normalised.
+def _text_space(cfg: LGCLIPConfig, roles: Roles, llm: dict[str, list[str]], features: FeatureExtractor,
+                finish: Callable[[np.ndarray], np.ndarray], cache: ArtifactCache, progress: bool) -> TextSpace:
+    """A joint image-text space for the text classifier and the authors' top-N ranking.
 
     Paper profile: CLIP's own text tower (image features are already in its space). Offline: a LiT-style aligner
     trained on GENERATED images and their captions (no real image)."""
     text_encoder = zoo.load("text_encoder", cfg.backbone if cfg.profile != "offline" else None, cfg.profile)
     if cfg.profile != "offline":
-        return (lambda f: f), text_encoder.encode, {"method": "CLIP text tower, 80 ImageNet templates averaged"}
+        return TextSpace(text_encoder, None, {"method": "CLIP text tower, 80 ImageNet templates averaged"})
     from ..alignment import LiTAligner
 
-    class_prompts = _imagenet_prompts(cfg, names)
-    k = len(names)
-    per = cfg.lit_per_class
-    caps = [[(llm[c] + class_prompts[c][:per])[i % (len(llm[c]) + min(per, 80))] for i in range(per)] for c in names]
-    flat = [p for row in caps for p in row]
-    seeds = np.tile(np.arange(1000, 1000 + per), k).tolist()  # disjoint from the prototype seeds 0..n_max-1
-    imgs = finish(generate_images(generator, flat, seeds, cache=cache, chunk=per, progress=progress))
-    feats = single(imgs, "features LiT")
-    tfeats = text_encoder.encode(flat)
-    groups = np.repeat(np.arange(k), per)
-    aligner = LiTAligner(seed=cfg.seed).fit(feats, tfeats, groups, progress=progress)
-    return (aligner.embed_images, lambda texts: aligner.embed_texts(text_encoder.encode(texts)),
-            {"method": "LiT projections (EfficientNet-Lite0 + MiniLM, locked) trained on generated images",
-             "n_pairs": len(flat), "final_loss": aligner.loss_history[-1], "config": aligner.config()})
+    pairs = generate_caption_set(cfg, roles, llm, finish, cache, progress)
+    image_feats = features.single(pairs.images, "features LiT")
+    text_feats = text_encoder.encode(pairs.prompts)
+    aligner = LiTAligner(seed=cfg.seed).fit(image_feats, text_feats, pairs.labels, progress=progress)
+    return TextSpace(text_encoder, aligner,
+                     {"method": "LiT projections (EfficientNet-Lite0 + MiniLM, locked) trained on generated images",
+                      "n_pairs": len(pairs.prompts), "final_loss": aligner.loss_history[-1],
+                      "config": aligner.config()})
 
 
-def _real_references(cfg: LGCLIPConfig, single: Callable, classifier: Callable, t_single: np.ndarray,
-                     y: np.ndarray, k: int) -> dict[str, float]:
+def _real_references(cfg: LGCLIPConfig, features: FeatureExtractor, classifiers: ClassifierFactory,
+                     test: FeatureSet, y: np.ndarray) -> dict[str, float]:
     """Not zero-shot, for scale: real k-shot prototypes (mean of draws), class means, a linear probe."""
     from sklearn.linear_model import LogisticRegression
 
     train = zoo.load("dataset", cfg.dataset, cfg.profile, split="train").stratified(cfg.real_per_class,
                                                                                     seed=cfg.seed)
-    f = single(train.images, "features real train")
+    f = features.single(train.images, "features real train")
     out: dict[str, float] = {}
     for shots in (1, 10):
         accs = []
@@ -372,43 +562,39 @@ def _real_references(cfg: LGCLIPConfig, single: Callable, classifier: Callable, 
             rng = np.random.default_rng(cfg.seed + d)
             # a class with fewer than `shots` real images (tiny data sets) contributes all it has
             idx = np.concatenate([rng.choice(pool, min(shots, len(pool)), replace=False)
-                                  for pool in (np.flatnonzero(train.labels == c) for c in range(k))])
-            accs.append(classifier().fit(f[idx], train.labels[idx]).score(t_single, y))
+                                  for pool in (np.flatnonzero(train.labels == c) for c in range(classifiers.k))])
+            accs.append(classifiers().fit(f[idx], train.labels[idx]).score(test.single, y))
         out[f"real_{shots}shot"] = float(np.mean(accs))
-    out["real_class_means"] = float(classifier().fit(f, train.labels).score(t_single, y))
+    out["real_class_means"] = float(classifiers().fit(f, train.labels).score(test.single, y))
     lr = LogisticRegression(max_iter=2000, C=1.0)
-    out["linear_probe_real"] = float(lr.fit(f, train.labels).score(t_single, y))
+    out["linear_probe_real"] = float(lr.fit(f, train.labels).score(test.single, y))
     return out
 
 
-def _size_ablation(cfg: LGCLIPConfig, encoder: Any, gen_images: np.ndarray, gen_labels: np.ndarray, test: Any,
-                   resize: str, classifier: Callable, cache: ArtifactCache,
-                   progress: bool) -> tuple[dict[str, float], dict[str, str]]:
+def _size_ablation(cfg: LGCLIPConfig, features: FeatureExtractor, gen_images: np.ndarray, gen_labels: np.ndarray,
+                   test: ImageDataset,
+                   classifier: Callable[[], PrototypeClassifier]) -> tuple[dict[str, float], dict[str, str]]:
     """Prototypes-only accuracy at several encoder input resolutions (single scale, a test subset); the
     prototype images and their labels come already selected.
 
-    The size goes with each call (``encode(size=...)``): the shared encoder is never changed. A tower that
-    cannot take a size (CLIP's ViTs and attention-pooled ResNets have a fixed grid of positional embeddings)
-    is skipped at that size; the second dict says which sizes and why."""
+    The size goes with each call (``features.single(size=...)``): the shared encoder is never changed. A tower
+    that cannot take a size (CLIP's ViTs and attention-pooled ResNets have a fixed grid of positional
+    embeddings) is skipped at that size; the second dict says which sizes and why."""
     sub = test.stratified(cfg.ablation_size_n_test // len(test.classnames), seed=cfg.seed + 1)
+    encoder = features.encoder
     out: dict[str, float] = {}
     skipped: dict[str, str] = {}
     for size in cfg.ablation_sizes:
         try:
-            encoder.encode(sub.images[:1], resize=resize, size=size)
+            encoder.encode(sub.images[:1], resize=features.resize, size=size)
         except RuntimeError as e:  # a positional-embedding grid of another size: the architecture's limit
             skipped[str(size)] = f"{encoder.name} cannot take {size}px input: {str(e).splitlines()[0][:160]}"
             continue
-        # the key the encoder's config() had at this size (kept identical to earlier runs' cache entries)
-        what = {"kind": "global", "encoder": {**encoder.config(), "input_size": int(size)}, "resize": resize}
-
-        def compute(x: np.ndarray, i: int, size: int = size) -> np.ndarray:
-            return encoder.encode(x, resize=resize, size=size)
-
-        g = cached_features(cache, what, gen_images, compute, progress=False)
-        t = cached_features(cache, what, sub.images, compute, progress=progress, desc=f"features {size}px")
+        g = features.single(gen_images, f"features {size}px prototypes", size=size)
+        t = features.single(sub.images, f"features {size}px", size=size)
         out[str(size)] = float(classifier().fit(g, gen_labels).score(t, sub.labels))
     return out, skipped
+
 
 
 def merge_protocol_results(previous: dict[str, Any] | None, result: dict[str, Any]) -> dict[str, Any]:
@@ -442,11 +628,10 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
             "image_encoder": models.get("image_encoder"), "generator": models.get("generator")}
 
 
-def _write_outputs(out: Path, result: dict[str, Any], pred: np.ndarray, y: np.ndarray, images: np.ndarray,
-                   gen_labels: np.ndarray, names: list[str], t_multi: np.ndarray, protos: np.ndarray,
-                   proto_idx: np.ndarray, grid_idx: np.ndarray) -> None:
+def _write_outputs(out: Path, result: dict[str, Any], roles: Roles, prototypes: GeneratedSet,
+                   feats: dict[str, FeatureSet], ev: PrototypeEvaluator) -> None:
     """lgclip.json (merged with another protocol's run, see ``merge_protocol_results``), lgclip.csv of the top
-    level, and the figures of this run when it is the top level."""
+    level, and the figures of this run (LGCLIP's confusion matrix, its prototypes) when it is the top level."""
     from ..book import figures
 
     out.mkdir(parents=True, exist_ok=True)
@@ -460,10 +645,14 @@ def _write_outputs(out: Path, result: dict[str, Any], pred: np.ndarray, y: np.nd
             w.writerow([m, f"{a:.4f}", "no" if m.startswith(("real_", "linear_probe")) else "yes"])
     if merged["protocol"]["name"] != result["protocol"]["name"]:
         return  # the folder's figures stay those of the default protocol's run
+    names, y, test, gen = roles.names, roles.test.labels, feats[TEST], feats[prototypes.mode]
+    pred = ev.fit(prototypes.mode, gen.multi).predict(test.multi)
     figures.confusion_matrix(y, pred, names, out / "confusion_lgclip.png",
                              title=f"LGCLIP on {result['dataset']} (top-1 {result['accuracy']['lgclip']:.3f})")
-    figures.image_grid(images[grid_idx], rows=len(names), labels=names, path=out / "prototypes_grid.png")
-    figures.feature_map(t_multi, y, protos[proto_idx], gen_labels[proto_idx], names, out / "feature_map.png")
+    grid = ev.selector.select(prototypes.mode, min(8, ev.n_per_class))
+    figures.image_grid(prototypes.images[grid], rows=len(names), labels=names, path=out / "prototypes_grid.png")
+    idx = ev.selector.select(prototypes.mode, ev.n_per_class)
+    figures.feature_map(test.multi, y, gen.multi[idx], prototypes.labels[idx], names, out / "feature_map.png")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -39,6 +39,8 @@ from .common import Timer, environment, write_json
 
 if TYPE_CHECKING:  # types only: the modules behind them import torch, loaded when a run needs them
     from ..encoders import ImageEncoder, Images, TextEncoder
+    from ..generator import Generator
+    from ..prompts import PromptWriter
     from ..t2ipal.captions import CaptionSet, ClassVocabulary
     from ..t2ipal.model import T2IPAL, JointSpace
     from ..t2ipal.scenes import MultiLabelSet
@@ -55,6 +57,39 @@ F1_RULE_TEXT = {"top3": "the 3 highest scores of each image are its predicted la
 # sizes: (template captions, LLM captions, test scenes, epochs)
 SIZES = {"full": {"n_template": 1000, "n_llm": 200, "n_test": 1000, "epochs": 20},
          "quick": {"n_template": 400, "n_llm": 64, "n_test": 400, "epochs": 12}}
+
+
+class Scores(TypedDict):
+    """``score``'s metrics of one model on one test set."""
+
+    map: float
+    cf1: float
+    of1: float
+    per_class_ap: list[float]  # NaN for a class without a positive test image
+
+
+class TrainRecord(TypedDict):
+    """What training one method with one seed recorded (``train_method``)."""
+
+    epoch_losses: list[float]
+    step_losses: list[float]
+    train_seconds: float
+    n_train: int
+
+
+class RunRecord(TrainRecord, Scores):
+    """One method x seed of ``run_experiment``: its training record, its scores and the seed."""
+
+    seed: int
+
+
+class HeatmapExamples(TypedDict):
+    """``heatmap_examples``: n test scenes, their targets, the model's scores (n, C) and heatmaps (n, C, H, W)."""
+
+    images: list[np.ndarray]
+    targets: np.ndarray
+    scores: np.ndarray
+    heatmaps: np.ndarray
 
 
 # The offline generator's default (6 steps, chosen for LGCLIP's prototypes by `lgclip eval-generator --curve`)
@@ -123,7 +158,7 @@ class Prepared:
     test: MultiLabelSet
     test_feats: FeatureSet
     text_feats: FeatureSet
-    models: dict[str, Any]
+    models: dict[str, dict[str, Any]]  # name -> config of every model and data set (the manifest's "models")
     timer: Timer
     cache: ArtifactCache
     vocab: ClassVocabulary | None = None
@@ -262,12 +297,12 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
     if s.profile not in ("offline", "paper", "tiny", "paper-shapes"):
         raise UnknownNameError("profile", s.profile, ["offline", "paper", "tiny", "paper-shapes"])
     proto = s.active_protocol
-    models: dict[str, Any] = {}
+    models: dict[str, dict[str, Any]] = {}
     with timer("load_models"):
         backbone = backbone_for(s)
-        image_encoder = zoo.load("image_encoder", backbone, profile=s.profile)
-        text_encoder = zoo.load("text_encoder", backbone, profile=s.profile)
-        generator = zoo.load("generator", s.generator, profile=s.profile)
+        image_encoder: ImageEncoder = zoo.load("image_encoder", backbone, profile=s.profile)
+        text_encoder: TextEncoder = zoo.load("text_encoder", backbone, profile=s.profile)
+        generator: Generator = zoo.load("generator", s.generator, profile=s.profile)
         steps = s.generator_steps or (OFFLINE_GENERATOR_STEPS if s.profile == "offline" else None)
         if steps:
             generator = generator.with_sampling(steps=steps)
@@ -297,7 +332,7 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
         written = template_captions(vocab, s.n_template, s.data_seed, max_items=s.max_items)
         sources = ["template"] * len(written)
         if s.n_llm > 0:
-            writer = zoo.load("prompt_writer", profile=s.profile)
+            writer: PromptWriter = zoo.load("prompt_writer", profile=s.profile)
             models["caption_writer"] = {k: v for k, v in writer.config().items() if k in ("name", "model",
                                                                                            "gguf_sha256", "revision")}
             from_llm = llm_captions(writer, vocab, s.n_llm, s.data_seed, s.max_items, cache=cache, progress=progress)
@@ -359,7 +394,7 @@ def single_item_zero_shot(prep: Prepared, n: int = 1000) -> float:
 
 
 # --------------------------------------------------------------------------------------------- methods
-def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) -> tuple[T2IPAL, dict[str, Any]]:
+def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) -> tuple[T2IPAL, TrainRecord]:
     """(model, record) for ``method`` trained with ``seed``; the learned tensors are cached."""
     import torch
 
@@ -374,14 +409,13 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     model = T2IPAL(prep.joint, prep.classnames, mcfg, seed=seed)
     tcfg = train_config(proto, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, loss=s.loss)
     if not model.trainable_parameters():
-        return model, {"epoch_losses": [], "step_losses": [], "train_seconds": 0.0, "n_train": 0}
+        return model, TrainRecord(epoch_losses=[], step_losses=[], train_seconds=0.0, n_train=0)
     data_kind = "text" if method in TEXT_TRAINED else "images"
     parts = {"method": asdict(mcfg), "train": asdict(tcfg), "seed": seed, "data": data_kind,
              "joint": prep.joint.config(), "classes": prep.classnames, "v": 1,
              "captions": stable_hash(prep.captions.texts),
              "renders": _hash_images(prep.render_images) if data_kind == "images" else None,
              "compose": s.composed, "grid": s.grid, "scene_size": s.scene_size}
-    record: dict[str, Any] = {}
 
     def build() -> dict[str, np.ndarray]:
         data = prep.text_feats if data_kind == "text" else prep.train_feats(seed, progress)
@@ -396,12 +430,11 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     state = prep.cache.arrays("t2ipal-models", parts, build)
     model.load_learned_state({k: torch.from_numpy(v) for k, v in state.items() if not k.startswith("_")})
     model.eval()
-    record.update(epoch_losses=state["_epoch_losses"].tolist(), step_losses=state["_step_losses"].tolist(),
-                  train_seconds=float(state["_train_seconds"][0]), n_train=int(state["_n_train"][0]))
-    return model, record
+    return model, TrainRecord(epoch_losses=state["_epoch_losses"].tolist(), step_losses=state["_step_losses"].tolist(),
+                              train_seconds=float(state["_train_seconds"][0]), n_train=int(state["_n_train"][0]))
 
 
-def describe_methods(prep: Prepared, seed: int = 0) -> list[dict[str, Any]]:
+def describe_methods(prep: Prepared, seed: int = 0) -> list[dict[str, str | bool | int]]:
     """One row per method of ``METHOD_ORDER``: which parts of the one T2I-PAL model it switches on, what it is
     trained on and how many parameters it trains."""
     from ..t2ipal.model import METHODS, T2IPAL
@@ -419,7 +452,7 @@ def describe_methods(prep: Prepared, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
-def heatmap_examples(prep: Prepared, model: T2IPAL, n: int, seed: int) -> dict[str, Any]:
+def heatmap_examples(prep: Prepared, model: T2IPAL, n: int, seed: int) -> HeatmapExamples:
     """``n`` real test scenes drawn with ``seed``: their images, targets, the model's scores and its class-wise
     heatmaps upsampled (bilinear) to the scene's size, ``heatmaps`` (n, C, H, W)."""
     import torch
@@ -433,21 +466,21 @@ def heatmap_examples(prep: Prepared, model: T2IPAL, n: int, seed: int) -> dict[s
     images = [prep.test.images[i] for i in picks]
     up = np.stack([F.interpolate(torch.from_numpy(h[None]), size=img.shape[:2], mode="bilinear",
                                  align_corners=False)[0].numpy() for h, img in zip(heat, images, strict=True)])
-    return {"images": images, "targets": prep.test.targets[picks], "scores": scores, "heatmaps": up}
+    return HeatmapExamples(images=images, targets=prep.test.targets[picks], scores=scores, heatmaps=up)
 
 
-def score(scores: np.ndarray, targets: np.ndarray, protocol: protocols.Protocol | None = None) -> dict[str, Any]:
+def score(scores: np.ndarray, targets: np.ndarray, protocol: protocols.Protocol | None = None) -> Scores:
     """mAP, CF1, OF1 and per-class AP under the protocol's F1 rule and VOC 'difficult' handling."""
     from ..metrics import f1_rule, mean_average_precision, multilabel_f1, per_class_ap
 
     proto = protocol if protocol is not None else protocols.Protocol("clean", "t2ipal")
     difficult = proto["t2ipal.voc_difficult"]
     f1 = multilabel_f1(scores, targets, difficult=difficult, **f1_rule(proto["t2ipal.f1_rule"]))
-    return {"map": mean_average_precision(scores, targets, difficult), "cf1": f1["CF1"], "of1": f1["OF1"],
-            "per_class_ap": [float(a) for a in per_class_ap(scores, targets, difficult)]}
+    return Scores(map=mean_average_precision(scores, targets, difficult), cf1=f1["CF1"], of1=f1["OF1"],
+                  per_class_ap=[float(a) for a in per_class_ap(scores, targets, difficult)])
 
 
-def evaluate(model: T2IPAL, feats: FeatureSet, protocol: protocols.Protocol | None = None) -> dict[str, Any]:
+def evaluate(model: T2IPAL, feats: FeatureSet, protocol: protocols.Protocol | None = None) -> Scores:
     """``score`` of the model's predictions on ``feats``."""
     from ..t2ipal.trainer import predict
 
@@ -465,13 +498,12 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
     unknown = [m for m in settings.methods if m not in METHOD_ORDER]
     if unknown:
         raise UnknownNameError("T2I-PAL method", unknown[0], METHOD_ORDER)
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in settings.methods}
+    runs: dict[str, list[RunRecord]] = {m: [] for m in settings.methods}
     jobs = [(seed, m) for seed in range(settings.seeds) for m in settings.methods]
     with timer("train_eval"):
         for seed, method in tqdm(jobs, desc="methods x seeds", disable=not progress):
             model, record = train_method(prep, method, seed, progress=progress)
-            record.update(evaluate(model, prep.test_feats, prep.protocol), seed=seed)
-            runs[method].append(record)
+            runs[method].append(RunRecord(**record, **evaluate(model, prep.test_feats, prep.protocol), seed=seed))
     results = summarize(prep, runs)
     results["timings_s"] = {**timer.times, "total": round(time.perf_counter() - t_start, 2)}
     results["timings_load"] = timer.load
@@ -500,7 +532,7 @@ def _mean_or_none(rows: list[list[float]]) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in out]
 
 
-def summarize(prep: Prepared, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def summarize(prep: Prepared, runs: dict[str, list[RunRecord]]) -> dict[str, Any]:
     """Mean and std over seeds per method, the target checks and the gap to the paper's claim."""
     def stat(key: str) -> tuple[dict[str, float], dict[str, float]]:
         mean = {m: float(np.mean([r[key] for r in rs])) for m, rs in runs.items()}
