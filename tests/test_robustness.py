@@ -342,7 +342,9 @@ def test_two_users_share_one_cache() -> None:
     base = shared_tmp()
     try:
         shared = base / "cache"
-        env_a = {"LGCLIP_CACHE": str(shared), "LGCLIP_MODEL_CACHE": str(shared), "HOME": str(base / "home-a")}
+        # the same encoder backend for both (what decides it is the machine, not the user; eager: no compilation)
+        env_a = {"LGCLIP_CACHE": str(shared), "LGCLIP_MODEL_CACHE": str(shared), "HOME": str(base / "home-a"),
+                 "LGCLIP_ENCODER_BACKEND": "eager"}
         a = subprocess.run([sys.executable, "-c", "import os; os.umask(0o002); exec(open(0).read())"],
                            input=QUICK_PATH, env={**os.environ, "HF_HUB_OFFLINE": "1", **env_a}, capture_output=True,
                            text=True, timeout=600)
@@ -352,7 +354,8 @@ def test_two_users_share_one_cache() -> None:
         home_b = base / "home-b"
         home_b.mkdir()
         os.chown(home_b, 65534, 65534)
-        env_b = {"LGCLIP_CACHE": str(shared), "LGCLIP_MODEL_CACHE": str(shared), "HOME": str(home_b)}
+        env_b = {"LGCLIP_CACHE": str(shared), "LGCLIP_MODEL_CACHE": str(shared), "HOME": str(home_b),
+                 "LGCLIP_ENCODER_BACKEND": "eager"}
         script = base / "quick.py"
         script.write_text(QUICK_PATH)
         script.chmod(0o644)
