@@ -46,9 +46,11 @@ def resolve_precision(precision: str | None = None, env: str = PRECISION_ENV) ->
 
 def resolve_backend(backend: str | None = None, env: str = BACKEND_ENV) -> str:
     """``backend`` or ``$env`` ("auto" by default): "inductor" compiles the encoder with ``torch.compile``
-    (bench/bench_lgclip.py: about 1.4x eager bf16 on a 2-core AVX512-BF16 CPU, after a one-off compilation of
-    ~30 s per input size that torch caches on disk); "auto" picks it on a CPU with native bf16 and a C++ compiler
-    on the PATH, and "eager" elsewhere (GPUs, machines where it was not measured)."""
+    (measured idle on a 2-core AVX512-BF16 CPU over 3,200 Fashion-MNIST images: 1.3x eager bf16 on the multi-scale
+    path, 1.7x on single views; bench/bench_lgclip.py's best-of-3 on 500 images shows only 1.04x, eager's best
+    runs being far above its average; after a one-off compilation of ~30 s that torch caches on disk); "auto"
+    picks it on a CPU with native bf16, a C++ compiler on the PATH and a writable compile cache, and "eager"
+    elsewhere (GPUs, machines where it was not measured)."""
     b = (backend or os.environ.get(env) or "auto").lower()
     if b == "auto":
         cpu_only = not torch.cuda.is_available()
