@@ -16,8 +16,9 @@ failed, 2 for a configuration error (e.g. a notebook that _toc.yml does not list
 
 A staged notebook whose inputs have not changed since it ran is not executed again (``--force`` re-executes):
 its key hashes the chapter's source and parameters, the package (``lgclip_core/``), ``results/``, ``book/data/``,
-what earlier chapters wrote under ``notebooks/results/``, the lock file and the ``LGCLIP_*`` environment; it is
-stored in the staged notebook's metadata. A chapter that measures time shows the measurement of its last run.
+the lock file, the ``LGCLIP_*`` environment and the key of the chapter before it (a chapter may read what an
+earlier one wrote, e.g. 06 reads 05's ``notebooks/results/``, so a re-executed chapter re-executes every later
+one); it is stored in the staged notebook's metadata. A chapter that measures time shows its last run's numbers.
 """
 
 from __future__ import annotations
@@ -172,12 +173,13 @@ def pairing_warnings(py: Path) -> list[str]:
 
 
 # What a chapter's outputs depend on besides its own source and parameters (folders hashed file by file).
-KEY_INPUTS = ["lgclip_core", "results", "book/data", "notebooks/results", "requirements-lock.txt"]
+KEY_INPUTS = ["lgclip_core", "results", "book/data", "requirements-lock.txt"]
 
 
-def execution_key(py: Path, params: dict[str, Any]) -> str:
-    """sha256 of everything a chapter's outputs depend on (see the module docstring)."""
-    h = hashlib.sha256()
+def execution_key(py: Path, params: dict[str, Any], previous: str = "") -> str:
+    """sha256 of everything a chapter's outputs depend on, chained to the previous chapter's key ``previous``
+    (see the module docstring)."""
+    h = hashlib.sha256(previous.encode())
     h.update(py.read_bytes())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     h.update(json.dumps(sorted((k, v) for k, v in os.environ.items() if k.startswith("LGCLIP_"))).encode())
@@ -204,7 +206,7 @@ def up_to_date(out_path: Path, key: str) -> dict[str, Any] | None:
 
 
 def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose: bool,
-            force: bool = True) -> dict[str, Any]:
+            force: bool = True, previous_key: str = "") -> dict[str, Any]:
     import nbformat
     import papermill as pm
 
@@ -220,10 +222,10 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
     out_path = stage / "notebooks" / f"{stem}.ipynb"
     tmp_path = stage / "notebooks" / f".runs-{os.getpid()}" / f"{stem}.ipynb"
     tmp_path.parent.mkdir(parents=True, exist_ok=True)
-    key = execution_key(py, params)
+    key = execution_key(py, params, previous_key)
     record = None if force else up_to_date(out_path, key)
     if record:
-        return {"notebook": stem, "status": "ok", "seconds": 0.0, "parameters": params,
+        return {"notebook": stem, "status": "ok", "seconds": 0.0, "parameters": params, "key": key,
                 "figures": record.get("figures", 0), "detail": f"(unchanged since its run of {record['created']}, "
                 f"{record['seconds']:.0f} s; --force re-executes)", "stderr_outputs": [], "cached": True}
     t0 = time.perf_counter()
@@ -261,7 +263,7 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
         failed_dir.mkdir(parents=True, exist_ok=True)
         shutil.move(str(tmp_path), failed_dir / f"{stem}.ipynb")
         detail += f"  (executed notebook kept in {(failed_dir / f'{stem}.ipynb').relative_to(ROOT)})"
-    return {"notebook": stem, "status": status, "seconds": round(seconds, 1), "parameters": params,
+    return {"notebook": stem, "status": status, "seconds": round(seconds, 1), "parameters": params, "key": key,
             "figures": n_figures, "detail": detail, "stderr_outputs": warnings}
 
 
@@ -396,15 +398,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"executing {len(selected)} notebook(s) with {mode}; cell timeout {args.timeout} s; stage {stage}",
           flush=True)
     results = []
+    previous_key = ""  # chapters run in order; each key includes the one before (see execution_key)
     t_all = time.perf_counter()
     for py in selected:
         print(f"--> {py.stem} {json.dumps(params[py.stem]) if params[py.stem] else '(defaults)'}", flush=True)
         try:
-            r = execute(py, stage, params[py.stem], args.timeout, args.verbose, force=args.force)
+            r = execute(py, stage, params[py.stem], args.timeout, args.verbose, force=args.force,
+                        previous_key=previous_key)
         except ConfigError as exc:
             r = {"notebook": py.stem, "status": "FAILED", "seconds": 0.0, "parameters": params[py.stem],
                  "figures": 0, "detail": str(exc), "stderr_outputs": []}
         results.append(r)
+        previous_key = r.get("key", "") if r["status"] == "ok" else "failed"
         print(f"    {r['status']} in {r['seconds']:.1f} s {r['detail']}", flush=True)
     for py in sources:
         if placeholder(py, stage):

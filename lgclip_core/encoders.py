@@ -142,6 +142,8 @@ class ImageEncoder(nn.Module):
         if self.backend == "eager" or tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             return self._autocast_features(x)
         if getattr(self, "_compiled", None) is None:
+            # torch's C++ toolchain probe warns "No CUDA runtime is found" on every CPU machine: noise in a book
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
             self._compiled = torch.compile(self._autocast_features, dynamic=False)
         b, gs, locs = self.COMPILED_BATCH, [], []
         for i in range(0, len(x), b):

@@ -105,7 +105,7 @@ def test_staged_notebooks_keep_no_widget_views():
 
 def test_execution_key_follows_every_input_and_up_to_date_reads_it(tmp_path, monkeypatch):
     """A re-run skips a chapter only when nothing it depends on changed: its source, parameters, the package,
-    results, book data, earlier chapters' outputs and the LGCLIP_* environment."""
+    results, book data, the LGCLIP_* environment and the chapter before it (whose outputs it may read)."""
     runner = run_notebooks()
     root = tmp_path / "repo"
     for item in ("lgclip_core/a.py", "results/r.json", "book/data/d.csv", "notebooks/results/x/o.json"):
@@ -118,14 +118,15 @@ def test_execution_key_follows_every_input_and_up_to_date_reads_it(tmp_path, mon
     key = runner.execution_key(py, {"N": 1})
     assert runner.execution_key(py, {"N": 1}) == key
     changed = {runner.execution_key(py, {"N": 2})}
-    for item in ("lgclip_core/a.py", "results/r.json", "book/data/d.csv", "notebooks/results/x/o.json",
-                 "notebooks/01_x.py"):
+    for item in ("lgclip_core/a.py", "results/r.json", "book/data/d.csv", "notebooks/01_x.py"):
         before = (root / item).read_text()
         (root / item).write_text(before + "2")
         changed.add(runner.execution_key(py, {"N": 1}))
         (root / item).write_text(before)
     monkeypatch.setenv("LGCLIP_ENCODER_PRECISION", "fp32")
     changed.add(runner.execution_key(py, {"N": 1}))
+    monkeypatch.delenv("LGCLIP_ENCODER_PRECISION")
+    changed.add(runner.execution_key(py, {"N": 1}, previous="the chapter before re-executed"))
     assert key not in changed and len(changed) == 7
 
     staged = tmp_path / "staged.ipynb"
