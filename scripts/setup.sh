@@ -9,9 +9,7 @@ start=$(date +%s)
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-# --no-compile: Python compiles the modules a run imports, once, when it first imports them; byte-compiling every
-# installed file up front (torch ships thousands) took a third of a fresh set-up.
-pip_() { "$VENV/bin/python" -m pip install --no-compile --disable-pip-version-check -q "$@"; }
+pip_() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@"; }
 stamp="$VENV/.lgclip-setup-$(sha256sum requirements.txt scripts/setup.sh pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   # torch + torchvision first, pinned: other packages must not pull a different torch.
