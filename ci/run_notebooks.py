@@ -176,19 +176,26 @@ def pairing_warnings(py: Path) -> list[str]:
 KEY_INPUTS = ["lgclip_core", "results", "book/data", "requirements-lock.txt"]
 
 
-def execution_key(py: Path, params: dict[str, Any], previous: str = "") -> str:
-    """sha256 of everything a chapter's outputs depend on, chained to the previous chapter's key ``previous``
-    (see the module docstring)."""
-    h = hashlib.sha256(previous.encode())
-    h.update(py.read_bytes())
-    h.update(json.dumps(params, sort_keys=True, default=str).encode())
-    h.update(json.dumps(sorted((k, v) for k, v in os.environ.items() if k.startswith("LGCLIP_"))).encode())
+def shared_inputs_digest() -> str:
+    """sha256 of what every chapter depends on: the files of ``KEY_INPUTS`` and the ``LGCLIP_*`` environment
+    (computed once per run: chapters write under ``notebooks/results/``, never into these)."""
+    h = hashlib.sha256(json.dumps(sorted((k, v) for k, v in os.environ.items() if k.startswith("LGCLIP_"))).encode())
     for item in KEY_INPUTS:
         path = ROOT / item
         files = sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts) \
             if path.is_dir() else [path] if path.exists() else []
         for f in files:
             h.update(str(f.relative_to(ROOT)).encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def execution_key(py: Path, params: dict[str, Any], previous: str = "", shared: str | None = None) -> str:
+    """sha256 of everything a chapter's outputs depend on: its source and parameters, the shared inputs
+    (``shared_inputs_digest()``, computed here when not given) and the previous chapter's key ``previous``."""
+    h = hashlib.sha256(previous.encode())
+    h.update(py.read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update((shared if shared is not None else shared_inputs_digest()).encode())
     return h.hexdigest()
 
 
@@ -206,7 +213,7 @@ def up_to_date(out_path: Path, key: str) -> dict[str, Any] | None:
 
 
 def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose: bool,
-            force: bool = True, previous_key: str = "") -> dict[str, Any]:
+            force: bool = True, previous_key: str = "", shared: str | None = None) -> dict[str, Any]:
     import nbformat
     import papermill as pm
 
@@ -222,7 +229,7 @@ def execute(py: Path, stage: Path, params: dict[str, Any], timeout: int, verbose
     out_path = stage / "notebooks" / f"{stem}.ipynb"
     tmp_path = stage / "notebooks" / f".runs-{os.getpid()}" / f"{stem}.ipynb"
     tmp_path.parent.mkdir(parents=True, exist_ok=True)
-    key = execution_key(py, params, previous_key)
+    key = execution_key(py, params, previous_key, shared)
     record = None if force else up_to_date(out_path, key)
     if record:
         return {"notebook": stem, "status": "ok", "seconds": 0.0, "parameters": params, "key": key,
@@ -399,12 +406,13 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     results = []
     previous_key = ""  # chapters run in order; each key includes the one before (see execution_key)
+    shared = shared_inputs_digest()
     t_all = time.perf_counter()
     for py in selected:
         print(f"--> {py.stem} {json.dumps(params[py.stem]) if params[py.stem] else '(defaults)'}", flush=True)
         try:
             r = execute(py, stage, params[py.stem], args.timeout, args.verbose, force=args.force,
-                        previous_key=previous_key)
+                        previous_key=previous_key, shared=shared)
         except ConfigError as exc:
             r = {"notebook": py.stem, "status": "FAILED", "seconds": 0.0, "parameters": params[py.stem],
                  "figures": 0, "detail": str(exc), "stderr_outputs": []}
