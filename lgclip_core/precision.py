@@ -45,12 +45,11 @@ def resolve_precision(precision: str | None = None, env: str = PRECISION_ENV) ->
 
 
 def resolve_backend(backend: str | None = None, env: str = BACKEND_ENV) -> str:
-    """``backend`` or ``$env`` ("auto" by default): "inductor" compiles the encoder with ``torch.compile``
-    (measured idle on a 2-core AVX512-BF16 CPU over 3,200 Fashion-MNIST images: 1.3x eager bf16 on the multi-scale
-    path, 1.7x on single views; bench/bench_lgclip.py's best-of-3 on 500 images shows only 1.04x, eager's best
-    runs being far above its average; after a one-off compilation of ~30 s that torch caches on disk); "auto"
-    picks it on a CPU with native bf16, a C++ compiler on the PATH and a writable compile cache, and "eager"
-    elsewhere (GPUs, machines where it was not measured)."""
+    """``backend`` or ``$env`` ("auto" by default): "inductor" compiles the encoder with ``torch.compile``, after a
+    one-off compilation that torch caches on disk (bench/bench_lgclip.py section 6 measures the speed-up against
+    eager, best-of and sustained, and the first call's seconds: bench/results/lgclip_bench.json); "auto" picks it
+    on a CPU with native bf16, a C++ compiler on the PATH and a writable compile cache, and "eager" elsewhere
+    (GPUs, machines where it was not measured)."""
     b = (backend or os.environ.get(env) or "auto").lower()
     if b == "auto":
         cpu_only = not torch.cuda.is_available()
