@@ -35,7 +35,7 @@ IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; e
 # ## Parameters (e.g. `python ci/run_notebooks.py --only 07_efficiency --set RESULTS_JSON=None`)
 # The book shows `RESULTS_JSON`, written by `lgclip measure-efficiency --out results/offline` on an idle machine:
 # timings taken while other work shares the cores are that work's, not the method's. `RESULTS_JSON = None`
-# measures on this machine now with the sizes below (about 1.5 minutes on 2 CPU cores).
+# measures on this machine now with the sizes below (the line printed below says how long the shown run took).
 
 # %% tags=["parameters"]
 RESULTS_JSON = "results/offline/efficiency.json"  # committed measurements to show (None: measure now)
@@ -79,7 +79,8 @@ else:
         n_per_class=N_PER_CLASS, gen_batch_sizes=GEN_BATCH_SIZES, memory_scenarios=MEMORY_SCENARIOS,
         paper_archs=PAPER_ARCHS, seed=SEED))
 env, st = m.manifest["environment"], m.settings
-print(f"measured {m.manifest['created']}: profile {st.profile}, {env['platform']}, torch {env['torch']}, "
+print(f"measured {m.manifest['created']} in {m.manifest['total_s']:.0f} s: profile {st.profile}, {env['platform']}, "
+      f"torch {env['torch']}, "
       f"{env['load']['torch_threads']} threads; 1-minute load average per step "
       + ", ".join(f"{k} {v['loadavg_1m_5m_15m'][0]:.1f}" for k, v in m.manifest["load"].items()))
 
