@@ -172,8 +172,9 @@ display(Markdown(
 # ## What each setting costs: accuracy against time
 #
 # The costliest settings (input size, crop scales, encoder precision) were also run in full on all test images:
-# `lgclip reproduce lgclip --input-size PX --n-scales S --out results/offline/frontier/NAME` (fp32:
-# `LGCLIP_ENCODER_PRECISION=fp32`). A point's time is the part of its run that depends on the setting (all but
+# `lgclip reproduce lgclip --input-size PX --n-scales S --out results/offline/frontier/NAME` (the fp32
+# reference: `LGCLIP_ENCODER_PRECISION=fp32 LGCLIP_ENCODER_BACKEND=eager`). A point's time is the part of its
+# run that depends on the setting (all but
 # loading models, prompts and image generation, which every setting shares), on 2 CPU cores at the load shown.
 
 # %%

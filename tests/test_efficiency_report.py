@@ -273,6 +273,7 @@ def test_frontier_runs_are_their_own_table_not_report_rows() -> None:
     result = json.loads(report.repo_path(committed).read_text())
     assert row["lgclip"] == result["accuracy"]["lgclip"] and row["time_s"] == result["timings_s"]["total"]
     assert row["scales"] == result["config"]["n_scales"] and row["input_px"] == 112
+    assert row["backend"] == result["manifest"]["models"]["image_encoder"].get("backend", "eager")
     ours = report.collect_results("results")
     lg = ours[(ours.profile == "offline") & (ours.paper == "lgclip") & (ours.method == "lgclip")]
     assert len(lg) == 1, lg  # the frontier runs did not add rows

@@ -352,9 +352,10 @@ FRONTIER_METHODS = ("lgclip", "llm_only", "text_zero_shot", "hybrid")
 
 
 def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = FRONTIER_METHODS) -> pd.DataFrame:
-    """One row per LGCLIP run (``lgclip.json``): its settings (input size, scales, encoder precision), its wall
-    time and the part of it that depends on the setting (``setting_s``), the machine's highest load, and the
-    accuracy of ``methods``: the accuracy/time frontier a reader chooses from. Missing files are skipped."""
+    """One row per LGCLIP run (``lgclip.json``): its settings (input size, scales, encoder precision and
+    backend), its wall time and the part of it that depends on the setting (``setting_s``), the machine's highest
+    load, and the accuracy of ``methods``: the accuracy/time frontier a reader chooses from. Missing files are
+    skipped."""
     rows = []
     for p in paths:
         path = repo_path(p)
@@ -364,7 +365,8 @@ def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = 
         enc = r["manifest"]["models"]["image_encoder"]
         loads = [v["loadavg_1m_5m_15m"][0] for v in r.get("timings_load", {}).values()]
         rows.append({"run": str(p), "input_px": enc.get("input_size"), "scales": r["config"]["n_scales"],
-                     "precision": enc.get("precision", "fp32"), "n_test": r["n_test"],
+                     "precision": enc.get("precision", "fp32"), "backend": enc.get("backend", "eager"),
+                     "n_test": r["n_test"],
                      "time_s": r["timings_s"]["total"],
                      # what depends on the setting: the run without loading, prompts and generation (the same
                      # for every setting, and cached or not depending on what ran before)
