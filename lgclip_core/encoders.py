@@ -214,8 +214,6 @@ def compiled_package(encoder: ImageEncoder) -> Path:
              "freezing": True}
 
     def build(out: Path) -> None:
-        # torch's C++ toolchain probe warns "No CUDA runtime is found" on every CPU machine: noise in a book
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         s = encoder.input_size
         with torch.inference_mode(False), torch.no_grad():
             example = torch.zeros(encoder.COMPILED_BATCH, 3, s, s, device=encoder.device)
@@ -231,6 +229,9 @@ def load_compiled(encoder: ImageEncoder) -> Any:
     """The callable of the encoder's compiled package: ``(COMPILED_BATCH, 3, s, s) -> (global, local)``."""
     import torch._inductor
 
+    # torch's C++ toolchain probe (building and loading) warns "No CUDA runtime is found" on every CPU machine:
+    # noise in a book
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     return torch._inductor.aoti_load_package(str(compiled_package(encoder)))
 
 
