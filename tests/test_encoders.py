@@ -180,20 +180,12 @@ def test_compiled_backend_matches_eager_whatever_the_chunking_and_is_named_in_th
 
 
 def test_folded_batchnorm_keeps_float32_features_and_brings_bf16_closer_to_them() -> None:
-    import timm
-
-    from lgclip_core.encoders import EfficientNetLiteEncoder
+    from lgclip_core.encoders import EfficientNetLiteEncoder, pretrained_lite, to_float_batch
 
     folded = EfficientNetLiteEncoder(0, precision="fp32", backend="eager")
     assert folded.folded == 49 and folded.config()["batchnorm"] == "folded"  # every conv of Lite0 has one
-    plain = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    plain.load_state_dict(dict(zip(plain.state_dict().keys(),
-                                   torch.load(folded_weights(), map_location="cpu", weights_only=True).values(),
-                                   strict=True)))
-    plain.eval()
+    plain, _ = pretrained_lite(0)  # the same weights as shipped
     real = zoo.load("dataset", "fashion-mnist", split="test").stratified(2, seed=0).images
-    from lgclip_core.encoders import to_float_batch
-
     x = folded.normalize(to_float_batch(real, 112))
     with torch.no_grad():
         ref = plain.forward_features(x).mean((2, 3))
@@ -204,10 +196,3 @@ def test_folded_batchnorm_keeps_float32_features_and_brings_bf16_closer_to_them(
     torch.testing.assert_close(new, ref, rtol=1e-4, atol=1e-4)  # an exact rewrite in float32
     cos = torch.nn.functional.cosine_similarity
     assert cos(folded_bf16, ref).mean() > cos(plain_bf16, ref).mean()  # measured on 256 images: 0.9974 vs 0.9969
-
-
-def folded_weights():
-    from lgclip_core.zoo import asset_path
-
-    w = asset_path("efficientnet-lite0")
-    return sorted(w.glob("*.pth"))[0] if w.is_dir() else w
