@@ -91,6 +91,8 @@ def _check_n(n: object) -> int:
 def _write_all(writer: PromptWriter, classnames: Sequence[str], n: int, seed: int) -> dict[str, list[str]]:
     names = check_class_names(classnames)
     n = _check_n(n)
+    if hasattr(writer, "write_classes"):
+        return dict(zip(names, writer.write_classes(names, range(len(names)), n, int(seed)), strict=True))
     return {c: writer.write_class(c, i, n, int(seed)) for i, c in enumerate(names)}
 
 
@@ -194,7 +196,7 @@ class LLMWriter:
 
     def __init__(self, name: str, model: Any, tokenizer: Any, source: dict[str, Any], temperature: float = 0.7,
                  top_p: float = 0.95, max_new_tokens: int = 60, no_repeat_ngram_size: int = 3,
-                 max_attempts: int = 4, prompting: str = "per_description"):
+                 max_attempts: int = 4, prompting: str = "per_description", batch_rows: int = 100):
         import torch
 
         if prompting not in PROMPTINGS:
@@ -203,6 +205,7 @@ class LLMWriter:
         self.temperature, self.top_p, self.max_new_tokens = float(temperature), float(top_p), int(max_new_tokens)
         self.no_repeat_ngram_size, self.max_attempts = int(no_repeat_ngram_size), int(max_attempts)
         self.prompting = prompting
+        self.batch_rows = int(batch_rows)  # samples decoded together (memory: ~12 MB of key/value cache each)
         self.tokenizer.padding_side = "left"  # batched prompts must all end where generation starts
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -254,66 +257,130 @@ class LLMWriter:
                            {"role": "user", "content": LIST_REQUEST.format(n=n, c=classname)}],
                           LIST_PREFILL.format(classname))
 
-    def _generate(self, texts: list[str], seed: int, max_new_tokens: int, one_sentence: bool,
-                  max_lines: int | None = None) -> list[str]:
-        """One raw continuation per chat text, sampled in one batch from a private seeded RNG (a list answer
-        stops after ``max_lines`` lines)."""
+    def _generate(self, groups: Sequence[tuple[str, int, int]], max_new_tokens: int, one_sentence: bool,
+                  max_lines: int | None = None) -> list[list[str]]:
+        """Raw continuations for groups ``(chat text, k, seed)``: k samples of each text, all groups in one batch.
+
+        Why one batch: on a CPU, decoding a 135M model is bound by reading its weights once per step, so ten
+        classes' requests cost little more than one. Each group still samples from its own generator seeded
+        with its seed (``_GroupSampler``), so a class's descriptions do not depend on which other classes share
+        the batch. Each text's prompt is encoded once (batch of one) and its key/value cache repeated k times.
+        """
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
         torch = self._torch
+        texts = [text for text, k, _ in groups for _ in range(k)]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         start = enc["input_ids"].shape[1]
         processors = LogitsProcessorList()
         if one_sentence and self.no_repeat_ngram_size > 0:  # a list repeats "{class}, which has" by design
             processors.append(_NoRepeatNGramInContinuation(self.no_repeat_ngram_size, start))
+        processors.append(_GroupSampler([(k, seed) for _, k, seed in groups], self.temperature, self.top_p,
+                                        self.device))
         eos: set[int] = set()
         for ids in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
             eos.update(ids if isinstance(ids, list) else [] if ids is None else [ids])
         stop: dict[str, Any] = {"stop_strings": ["\n", ". "], "tokenizer": self.tokenizer} if one_sentence else {}
         if max_lines:
             stop["stopping_criteria"] = StoppingCriteriaList([_LineLimit(self.tokenizer, start, max_lines)])
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():  # leave the caller's RNG alone
-            torch.manual_seed(seed)
+        with torch.inference_mode():  # the sampler draws from its own generators: the global RNG is untouched
+            cache = self._prefill(groups, enc["attention_mask"])
             out = self.model.generate(
-                **enc, do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0,
+                **enc, cache=cache, do_sample=False, temperature=None, top_p=None, top_k=None,
                 repetition_penalty=1.0, max_new_tokens=max_new_tokens, logits_processor=processors, **stop,
                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(eos))
-        return self.tokenizer.batch_decode(out[:, start:], skip_special_tokens=True)
+        decoded = iter(self.tokenizer.batch_decode(out[:, start:], skip_special_tokens=True))
+        return [[next(decoded) for _ in range(k)] for _, k, _ in groups]
+
+    def _prefill(self, groups: Sequence[tuple[str, int, int]], attention_mask: Any) -> Any:
+        """The batch's key/value cache for every prompt token but the last (``generate`` starts from that one).
+
+        Each group's prompt is encoded once and repeated for its k samples, then left-padded with zeros (masked
+        out by ``attention_mask``) to the longest prompt: encoding a ~200-token prompt once instead of k times
+        was most of the work of a request on a CPU.
+        """
+        from transformers import DynamicCache
+
+        torch = self._torch
+        width = attention_mask.shape[1] - 1
+        caches = []
+        for text, k, _ in groups:
+            ids = self.tokenizer([text], return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
+            one = DynamicCache(config=self.model.config)
+            self.model(input_ids=ids[:, :-1], cache=one, use_cache=True)
+            pad = width - (ids.shape[1] - 1)
+            caches.append([tuple(torch.nn.functional.pad(x, (0, 0, pad, 0)).expand(k, -1, -1, -1)
+                                 for x in (layer.keys, layer.values)) for layer in one.layers])
+        data = [tuple(torch.cat([c[layer][j] for c in caches]) for j in (0, 1)) for layer in range(len(caches[0]))]
+        return DynamicCache(data, config=self.model.config)
+
+    def sample_many(self, requests: Sequence[tuple[str, int, int]]) -> list[list[str]]:
+        """per_description: for each ``(classname, k, seed)``, k raw continuations of its pre-filled request."""
+        return self._generate([(self.chat_text(c), k, seed) for c, k, seed in requests], self.max_new_tokens,
+                              one_sentence=True)
 
     def sample(self, classname: str, k: int, seed: int) -> list[str]:
         """per_description: k raw continuations of the pre-filled request."""
-        return self._generate([self.chat_text(classname)] * k, seed, self.max_new_tokens, one_sentence=True)
+        return self.sample_many([(classname, k, seed)])[0]
 
     def sample_list(self, classname: str, n: int, seed: int) -> str:
         """one_request: the raw list answer, its pre-filled start included (budget: max_new_tokens per item)."""
-        raw = self._generate([self.list_chat_text(classname, n)], seed, self.max_new_tokens * n,
-                             one_sentence=False, max_lines=n)[0]
+        raw = self._generate([(self.list_chat_text(classname, n), 1, seed)], self.max_new_tokens * n,
+                             one_sentence=False, max_lines=n)[0][0]
         return LIST_PREFILL.format(classname) + raw
 
-    def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]:
-        """n descriptions; attempt a uses seed ``seed + index + 1_000_003 * a`` (deterministic re-draws)."""
+    def classes_per_batch(self, n: int) -> int:
+        """How many classes' n requests fit in one decoding batch of ``batch_rows`` samples."""
+        return max(1, self.batch_rows // n)
+
+    def write_classes(self, classnames: Sequence[str], indices: Sequence[int], n: int,
+                      seed: int) -> list[list[str]]:
+        """n descriptions per class; attempt a of class i uses seed ``seed + i + 1_000_003 * a`` (deterministic
+        re-draws). per_description batches all classes' requests of an attempt; one_request goes class by class."""
+        if self.prompting == "one_request":
+            return [self._write_list(c, i, n, seed) for c, i in zip(classnames, indices, strict=True)]
+        per = self.classes_per_batch(n)
+        if len(classnames) > per:
+            return [out for lo in range(0, len(classnames), per)
+                    for out in self.write_classes(classnames[lo:lo + per], indices[lo:lo + per], n, seed)]
+        results: list[list[str | None]] = [[None] * n for _ in classnames]
+        for attempt in range(self.max_attempts):
+            todo = [(j, [i for i in range(n) if r[i] is None]) for j, r in enumerate(results)]
+            todo = [(j, slots) for j, slots in todo if slots]
+            if not todo:
+                break
+            texts = self.sample_many([(classnames[j], len(slots), seed + indices[j] + 1_000_003 * attempt)
+                                      for j, slots in todo])
+            for (j, slots), row in zip(todo, texts, strict=True):
+                for i, text in zip(slots, row, strict=True):
+                    results[j][i] = clean_description(classnames[j], text)
+        return [self._complete(c, r) for c, r in zip(classnames, results, strict=True)]
+
+    def _write_list(self, classname: str, index: int, n: int, seed: int) -> list[str]:
+        """one_request: one list per attempt, parsed; lines already taken are skipped."""
         result: list[str | None] = [None] * n
         for attempt in range(self.max_attempts):
             todo = [i for i in range(n) if result[i] is None]
             if not todo:
                 break
-            s = seed + index + 1_000_003 * attempt
-            if self.prompting == "one_request":
-                taken = {r.lower() for r in result if r is not None}
-                new = [d for d in parse_description_list(classname, self.sample_list(classname, n, s))
-                       if d.lower() not in taken]
-                for i, d in zip(todo, new, strict=False):
-                    result[i] = d
-            else:
-                for i, text in zip(todo, self.sample(classname, len(todo), s), strict=True):
-                    result[i] = clean_description(classname, text)
+            taken = {r.lower() for r in result if r is not None}
+            raw = self.sample_list(classname, n, seed + index + 1_000_003 * attempt)
+            new = [d for d in parse_description_list(classname, raw) if d.lower() not in taken]
+            for i, d in zip(todo, new, strict=False):
+                result[i] = d
+        return self._complete(classname, result)
+
+    def _complete(self, classname: str, result: list[str | None]) -> list[str]:
         good = [r for r in result if r is not None]
         if not good:
             raise LGCLIPError(f"{self.name} wrote no usable description for {classname!r} in {self.max_attempts} "
                               "attempts; try another seed, a larger max_new_tokens or another prompt writer")
         filler = itertools.cycle(good)  # rare: a slot that failed every attempt reuses an accepted description
         return check_prompts([r if r is not None else next(filler) for r in result])
+
+    def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]:
+        """n descriptions of one class (``write_classes`` with one class)."""
+        return self.write_classes([classname], [index], n, seed)[0]
 
     def write(self, classnames: Sequence[str], n: int = 10, seed: int = 2024) -> dict[str, list[str]]:
         return _write_all(self, classnames, n, seed)
@@ -348,6 +415,36 @@ class _NoRepeatNGramInContinuation:
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         return self.inner(input_ids[:, self.start:], scores)
+
+
+class _GroupSampler:
+    """Temperature + top-p sampling as the last logits processor, one seeded generator per group of rows.
+
+    It draws each group's next tokens (transformers' own temperature and top-p warpers, softmax,
+    ``torch.multinomial``) and leaves only the drawn token finite, so ``generate`` runs greedy. A group draws
+    exactly what ``torch.manual_seed(seed)`` followed by ``generate(do_sample=True)`` on that group alone would.
+    """
+
+    def __init__(self, groups: Sequence[tuple[int, int]], temperature: float, top_p: float, device: Any):
+        import torch
+        from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+        self.sizes = [k for k, _ in groups]
+        self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for _, seed in groups]
+        self.warpers = [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p=top_p, min_tokens_to_keep=1)]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        picked, row = [], 0
+        for k, generator in zip(self.sizes, self.generators, strict=True):
+            ids, part = input_ids[row:row + k], scores[row:row + k]
+            for warper in self.warpers:
+                part = warper(ids, part)
+            picked.append(torch.multinomial(torch.softmax(part, dim=-1), num_samples=1, generator=generator))
+            row += k
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, torch.cat(picked), 0.0)
 
 
 # ---------------------------------------------------------------------------------------------- loaders
@@ -430,20 +527,38 @@ def _hub_commit(hub_id: str, revision: str) -> str:
 # ----------------------------------------------------------------------------------------- cached write
 def write_prompts(writer: PromptWriter, classnames: Sequence[str], n: int = 10, seed: int = 2024,
                   cache: ArtifactCache | None = None, progress: bool = False) -> dict[str, list[str]]:
-    """``writer.write`` with one cache entry per class: reruns are free and interrupted runs resume."""
+    """``writer.write`` with one cache entry per class: reruns are free and interrupted runs resume (a writer
+    with ``write_classes`` writes the missing classes ``batch_rows // n`` at a time, each chunk stored at once)."""
     from tqdm.auto import tqdm
 
     names = check_class_names(classnames)
     n = _check_n(n)
     cache = cache or default_cache()
     config = writer.config()
-    out: dict[str, list[str]] = {}
-    for i, c in enumerate(tqdm(names, desc=f"prompts ({writer.name})", disable=not progress, leave=False)):
+
+    def key(i: int, c: str) -> dict[str, Any]:
         parts: dict[str, Any] = {"writer": config, "class": c, "n": n}
         if writer.uses_seed:  # the seed of class i is seed + i, so both are part of the key
             parts.update(seed=int(seed), index=i)
-        out[c] = cache.json("prompts", parts, lambda c=c, i=i: writer.write_class(c, i, n, int(seed)))
-    return out
+        return parts
+
+    out: dict[str, list[str]] = {}
+    batched = getattr(writer, "write_classes", None)
+    if batched is not None:  # the missing classes, several per call (an LLM decodes them in one batch)
+        missing = [(i, c) for i, c in enumerate(names) if not cache.has("prompts", key(i, c), ext="data.json")]
+        per_call = writer.classes_per_batch(n)
+        with tqdm(total=len(missing), desc=f"prompts ({writer.name})", disable=not progress, leave=False) as bar:
+            for lo in range(0, len(missing), per_call):
+                chunk = missing[lo:lo + per_call]
+                written = batched([c for _, c in chunk], [i for i, _ in chunk], n, int(seed))
+                for (i, c), value in zip(chunk, written, strict=True):
+                    out[c] = cache.json("prompts", key(i, c), lambda value=value: value)
+                bar.update(len(chunk))
+    for i, c in enumerate(tqdm(names, desc=f"prompts ({writer.name})", disable=not progress or batched is not None,
+                               leave=False)):
+        if c not in out:
+            out[c] = cache.json("prompts", key(i, c), lambda c=c, i=i: writer.write_class(c, i, n, int(seed)))
+    return {c: out[c] for c in names}
 
 
 # ---------------------------------------------------------------------------------------------- diversity

@@ -144,6 +144,22 @@ def test_tiny_llm_seed_is_per_class_index(tiny_writer: LLMWriter) -> None:
 
 
 @pytest.mark.slow
+def test_batched_sampling_draws_what_transformers_sampling_draws(tiny_writer: LLMWriter) -> None:
+    """Each group of a batch (its own prompt length, k and seed) samples exactly what transformers' own
+    temperature/top-p sampling draws for that group alone after ``torch.manual_seed(seed)``."""
+    w, tok = tiny_writer, tiny_writer.tokenizer
+    groups = [(w.chat_text("bag"), 3, 11), (w.chat_text("ankle boot"), 2, 5)]
+    ours = w._generate(groups, 8, one_sentence=False)
+    eos = sorted({tok.eos_token_id, w.model.generation_config.eos_token_id} - {None})
+    for (text, k, seed), got in zip(groups, ours, strict=True):
+        enc = tok([text] * k, return_tensors="pt", add_special_tokens=False)
+        torch.manual_seed(seed)
+        ref = w.model.generate(**enc, do_sample=True, temperature=w.temperature, top_p=w.top_p, top_k=0,
+                               max_new_tokens=8, pad_token_id=tok.pad_token_id, eos_token_id=eos)
+        assert got == tok.batch_decode(ref[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+@pytest.mark.slow
 def test_every_request_asks_for_all_four_aspects(tiny_writer: LLMWriter) -> None:
     text = tiny_writer.chat_text("bag")
     assert text.endswith("bag, which has") and "<|im_start|>assistant" in text
