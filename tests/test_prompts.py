@@ -204,3 +204,17 @@ def test_format_statistics_counts_the_format() -> None:
     assert stats["mention a colour word"] == "33.3%"
     with pytest.raises(BadInputError, match="no descriptions"):
         format_statistics({})
+
+
+def test_gguf_conversion_parses_the_file_once_and_restores_gguf() -> None:
+    import gguf
+
+    from lgclip_core.prompts import _gguf_parsed_once
+
+    path = zoo.asset_path("smollm2-135m-instruct")
+    before = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _gguf_parsed_once():
+        assert gguf.GGUFReader(path) is gguf.GGUFReader(str(path))  # the 49k-entry vocabulary is parsed once
+        arch = next(k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == "llama")
+        assert gguf.get_tensor_name_map(arch, 30) is gguf.get_tensor_name_map(arch, 30)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == before
