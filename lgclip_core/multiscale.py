@@ -66,19 +66,31 @@ def crop_box(height: int, width: int, area_fraction: float, gen: torch.Generator
 
 def multiscale_crops(images: Images, scale: int, n_scales: int, size: int, seed: int,
                      start_index: int = 0, interpolation: str = "bilinear") -> torch.Tensor:
-    """Crops covering scale/n_scales of each image's area, resized to ``size`` -> float (N, 3, size, size)."""
+    """Crops covering scale/n_scales of each image's area, resized to ``size`` -> float (N, 3, size, size).
+
+    Bilinear crops of the same shape are resized in one call (per image, the same numbers: the resize treats
+    every image and channel on its own), and a grey image is resized once and then repeated to three channels.
+    """
     _check_interpolation(interpolation)
-    out = []
-    for i, img in enumerate(images):
-        x = _native_float(np.asarray(img))  # native resolution and aspect ratio, RGB
+    arrays = [np.asarray(img) for img in images]
+    boxes = []
+    for i, img in enumerate(arrays):
+        height, width = check_image(img).shape[:2]
         gen = torch.Generator().manual_seed(hash_seed(seed, scale, start_index + i))
-        top, left, h, w = crop_box(x.shape[-2], x.shape[-1], scale / n_scales, gen)
-        if interpolation == "bicubic":
-            out.append(_pil_bicubic_crop(np.asarray(img), (top, left, h, w), size))
-            continue
-        crop = x[:, :, top:top + h, left:left + w]
-        out.append(F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
-    return torch.cat(out).clamp_(0, 1)
+        boxes.append(crop_box(height, width, scale / n_scales, gen))
+    if interpolation == "bicubic":
+        return torch.cat([_pil_bicubic_crop(img, box, size) for img, box in zip(arrays, boxes, strict=True)])
+    crops = [_native_float(img)[:, :, top:top + h, left:left + w]
+             for img, (top, left, h, w) in zip(arrays, boxes, strict=True)]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, crop in enumerate(crops):
+        groups.setdefault(tuple(crop.shape[1:]), []).append(i)
+    out = torch.empty(len(crops), 3, size, size)
+    for rows in groups.values():
+        resized = F.interpolate(torch.cat([crops[i] for i in rows]), size=(size, size), mode="bilinear",
+                                antialias=True, align_corners=False)
+        out[rows] = resized.expand(-1, 3, -1, -1)  # a grey image's one channel to RGB
+    return out.clamp_(0, 1)
 
 
 def _check_interpolation(interpolation: str) -> str:
@@ -99,11 +111,12 @@ def _pil_bicubic_crop(img: np.ndarray, box: tuple[int, int, int, int], size: int
 
 
 def _native_float(img: np.ndarray) -> torch.Tensor:
-    """One uint8 image (H, W) or (H, W, 1|3) -> float (1, 3, H, W) in [0, 1], not resized (so a crop's area
-    fraction and aspect ratio refer to the original image, as RandomResizedCrop on a PIL image does)."""
+    """One uint8 image (H, W) or (H, W, 1|3) -> float (1, C, H, W) in [0, 1] with C = 1 (grey) or 3, not resized
+    (so a crop's area fraction and aspect ratio refer to the original image, as RandomResizedCrop on a PIL image
+    does)."""
     img = check_image(img)
     t = torch.from_numpy(np.array(img, dtype=np.float32)) / 255.0  # a copy: inputs may be read-only
-    t = t[None].expand(3, -1, -1) if t.ndim == 2 else t.permute(2, 0, 1)
+    t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
     return t[None]
 
 

@@ -21,7 +21,7 @@ from lgclip_core.alignment import LiTAligner
 from lgclip_core.cache import ArtifactCache
 from lgclip_core.errors import BadInputError, UnknownNameError, check_class_names
 from lgclip_core.experiments.lgclip import ACCURACY_KEYS, LGCLIPConfig, run_lgclip
-from lgclip_core.multiscale import MultiScaleEncoder, crop_box, fusion_weights, multiscale_crops
+from lgclip_core.multiscale import MultiScaleEncoder, crop_box, fusion_weights, hash_seed, multiscale_crops
 from lgclip_core.prototypes import HybridClassifier, PrototypeClassifier
 
 # The smallest run that still exercises every branch of run_lgclip (tiny random-init models, 3 classes).
@@ -178,6 +178,24 @@ def test_crop_area_is_the_scale_fraction_and_deterministic() -> None:
     assert h * w / 224**2 > 0.99
     a = multiscale_crops(np.full((2, 28, 28), 7, np.uint8), 3, 10, 16, seed=1)
     assert a.shape == (2, 3, 16, 16)
+
+
+def test_bilinear_crops_are_one_resized_crop_per_image() -> None:
+    """Crops resized together (grouped by shape, grey resized before it becomes RGB) equal torchvision's
+    resized_crop of each image on its own."""
+    from torchvision.transforms.v2.functional import resized_crop
+
+    rng = np.random.default_rng(3)
+    images = ([rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(12)]
+              + [rng.integers(0, 256, (30, 41, 3), dtype=np.uint8) for _ in range(3)])
+    for s in (2, 7, 10):
+        got = multiscale_crops(images, s, 10, 56, seed=5, start_index=4)
+        for i, img in enumerate(images):
+            box = crop_box(*img.shape[:2], s / 10, torch.Generator().manual_seed(hash_seed(5, s, 4 + i)))
+            x = torch.from_numpy(img.astype(np.float32) / 255)
+            x = x[None].expand(3, -1, -1) if x.ndim == 2 else x.permute(2, 0, 1)
+            ref = resized_crop(x, *box, [56, 56], antialias=True).clamp(0, 1)
+            torch.testing.assert_close(got[i], ref, rtol=0, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
