@@ -15,7 +15,8 @@ GGUF through transformers de-quantises every tensor (~25 s on 2 cores, ~8 s with
 is converted once into the model cache (``tokenizers.model_cache()``) as safetensors and reloaded from there in
 under a second.
 
-``write_prompts`` caches each class separately, so an interrupted run resumes class by class.
+``write_prompts`` caches each class separately (an LLM writes up to ``batch_rows`` descriptions, e.g. ten classes,
+in one batch), so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -320,10 +321,6 @@ class LLMWriter:
         """per_description: for each ``(classname, k, seed)``, k raw continuations of its pre-filled request."""
         return self._generate([(self.chat_text(c), k, seed) for c, k, seed in requests], self.max_new_tokens,
                               one_sentence=True)
-
-    def sample(self, classname: str, k: int, seed: int) -> list[str]:
-        """per_description: k raw continuations of the pre-filled request."""
-        return self.sample_many([(classname, k, seed)])[0]
 
     def sample_list(self, classname: str, n: int, seed: int) -> str:
         """one_request: the raw list answer, its pre-filled start included (budget: max_new_tokens per item)."""
