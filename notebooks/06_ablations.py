@@ -37,7 +37,8 @@ IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; e
 # %% tags=["parameters"]
 RESULTS_JSON = "results/lgclip/lgclip.json"  # an lgclip.json written by chapter 05 or `lgclip reproduce lgclip`
 FRONTIER_RUNS = ["results/offline/lgclip.json"] + [f"results/offline/frontier/{name}/lgclip.json" for name in
-                                                  ("112px-1scale", "224px-1scale", "fp32-112px")]  # other settings
+                                                  ("112px-1scale", "224px-1scale", "224px-10scales",
+                                                   "fp32-112px")]  # other settings
 
 # %%
 from lgclip_core.params import validate_parameters
