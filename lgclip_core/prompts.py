@@ -370,6 +370,7 @@ class LLMWriter:
         return self._complete(classname, result)
 
     def _complete(self, classname: str, result: list[str | None]) -> list[str]:
+        """The n descriptions of one class, a slot left empty by every attempt filled with an accepted one."""
         good = [r for r in result if r is not None]
         if not good:
             raise LGCLIPError(f"{self.name} wrote no usable description for {classname!r} in {self.max_attempts} "
