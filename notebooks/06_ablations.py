@@ -190,6 +190,7 @@ else:
                                 title="accuracy vs seconds of the run (labels: input px / scales / precision)")
     plt.show()
     display(front.drop(columns="run").round(4))
+    display(Markdown("\n".join(report.multiscale_findings(front))))
 
 # %% [markdown]
 # ## Where these numbers come from

@@ -279,6 +279,17 @@ def test_frontier_runs_are_their_own_table_not_report_rows() -> None:
     assert len(lg) == 1, lg  # the frontier runs did not add rows
 
 
+def test_multiscale_findings_compare_one_scale_with_more_at_each_size() -> None:
+    front = pd.DataFrame({"input_px": [112, 112, 224, 224, 112], "scales": [1, 10, 1, 10, 10],
+                          "precision": ["bf16", "bf16", "bf16", "bf16", "fp32"],
+                          "setting_s": [78.0, 250.0, 231.0, 749.0, 600.0],
+                          "lgclip": [0.6724, 0.6827, 0.7171, 0.7032, 0.68]})
+    lines = report.multiscale_findings(front)
+    assert len(lines) == 2  # fp32 has no one-scale run to compare with
+    assert "At 112 px (bf16), 10 scales give lgclip 68.3% against 67.2% with one scale (+1.0 points)" in lines[0]
+    assert "(-1.4 points), for 749 s of the run against 231 s." in lines[1]
+
+
 def test_reproduction_findings_and_provenance_follow_the_files(tmp_path):
     table = pd.DataFrame({"method": ["lgclip", "text_zero_shot"], report.PAPER_COL: [50.0, np.nan],
                           report.OURS_PAPER_COL: [47.5, np.nan], report.OURS_OFFLINE_COL: [60.0, 55.0],

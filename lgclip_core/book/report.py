@@ -377,6 +377,21 @@ def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = 
     return pd.DataFrame(rows)
 
 
+def multiscale_findings(front: pd.DataFrame, method: str = "lgclip") -> list[str]:
+    """Markdown bullets from a ``frontier_table``: for each input size and precision run with one scale and with
+    more, what the extra scales change in ``method``'s accuracy and in the setting's seconds."""
+    lines = []
+    for (px, precision), g in front.groupby(["input_px", "precision"], sort=True):
+        one, many = g[g["scales"] == 1], g[g["scales"] > 1]
+        if one.empty or many.empty:
+            continue
+        a, b = one.iloc[0], many.sort_values("scales").iloc[-1]
+        lines.append(f"- At {px} px ({precision}), {b['scales']} scales give {method} {b[method]:.1%} against "
+                     f"{a[method]:.1%} with one scale ({100 * (b[method] - a[method]):+.1f} points), for "
+                     f"{b['setting_s']:.0f} s of the run against {a['setting_s']:.0f} s.")
+    return lines
+
+
 def zoo_table(profile: str) -> pd.DataFrame:
     """One row per role of the zoo: each profile's default backend, all registered names, and what the default
     of ``profile`` is (its description)."""
