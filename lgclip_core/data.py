@@ -66,12 +66,23 @@ class ImageDataset:
 
     def stratified(self, n_per_class: int | None, seed: int = 0) -> ImageDataset:
         """The first ``n_per_class`` images of each class in a seeded permutation (None: all)."""
-        if n_per_class is None:
-            return self
+        return self if n_per_class is None else self.subset(self.stratified_indices(n_per_class, seed))
+
+    def stratified_indices(self, n_per_class: int, seed: int = 0) -> np.ndarray:
+        """The sorted indices ``stratified(n_per_class, seed)`` keeps."""
         rng = np.random.default_rng(seed)
         idx = np.concatenate([rng.permutation(np.flatnonzero(self.labels == c))[:n_per_class]
                               for c in range(len(self.classnames))])
-        return self.subset(np.sort(idx))
+        return np.sort(idx)
+
+    def unlabeled_draw(self, n: int, seed: int = 0, exclude: np.ndarray | None = None) -> ImageDataset:
+        """``n`` images drawn uniformly at random without looking at a label (a seeded draw, sorted), none of
+        ``exclude``; the labels stay in the subset for scoring only."""
+        pool = np.setdiff1d(np.arange(len(self)), np.asarray([] if exclude is None else exclude, dtype=np.int64))
+        if n > len(pool):
+            raise BadInputError(f"{n} unlabelled images asked for but {self.name} {self.split} has {len(pool)} "
+                                "outside the excluded ones: ask for fewer")
+        return self.subset(np.sort(np.random.default_rng(seed).choice(pool, n, replace=False)))
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -74,6 +74,9 @@ SEED = _int(0)
 GENERATOR_TEXT_TOKENS = 32  # generator.TEXT_MAX_LENGTH (a test keeps them equal; importing it would load torch)
 PROFILE = Rule("str", choices=_profiles, extra=("auto",))
 
+_PROFILE_SETTING = "the profile's setting (experiments.lgclip.PROFILE_SETTINGS)"
+_PROFILE_NONE = ("N_MAX", "N_PER_CLASS", "N_SCALES", "GUIDANCE_SCALE")  # None only where the LGCLIP run resolves it
+
 # Every chapter parameter, by name (the same name means the same thing in every chapter).
 RULES: dict[str, Rule] = {
     "PROFILE": PROFILE,
@@ -83,8 +86,11 @@ RULES: dict[str, Rule] = {
     "WRITER": Rule("str", none=True, choices=_names("prompt_writer"), none_means="the profile's prompt writer"),
     "CLASSES": Rule("strs"),
     "N_IMAGES": _int(), "N_PROMPTS": _int(), "N_DESCRIPTIONS": _int(), "N_SHOWN": _int(), "N_REAL": _int(),
-    "N_MAX": _int(), "N_PER_CLASS": _int(), "N_SCALES": _int(),
-    "INPUT_SIZE": _int(16, none=True, none_means="the encoder's default"), "N_COST": _int(), "N_CLASS_MEANS": _int(),
+    "N_MAX": _int(none=True, none_means=_PROFILE_SETTING), "N_PER_CLASS": _int(none=True, none_means=_PROFILE_SETTING),
+    "N_SCALES": _int(none=True, none_means=_PROFILE_SETTING),
+    "GUIDANCE_SCALE": Rule("float", 1.0, None, none=True, none_means=_PROFILE_SETTING),
+    "ABLATION_GUIDANCE": Rule("floats", 1.0),
+    "INPUT_SIZE": _int(16, none=True, none_means=_PROFILE_SETTING), "N_COST": _int(), "N_CLASS_MEANS": _int(),
     "IMAGE_INDEX": _int(0), "PER_CLASS": _int(), "LIT_PER_CLASS": _int(),
     "REAL_PER_CLASS": _int(10), "KSHOT_DRAWS": _int(), "ABLATION_SIZE_N_TEST": _int(),
     "N_TEST": _int(1, none=True, none_means="the whole test split"),
@@ -103,7 +109,7 @@ RULES: dict[str, Rule] = {
     "N_HEATMAP_SCENES": _int(0),
 }
 # Empty lists are allowed where "none of them" is meaningful.
-_EMPTY_OK = {"MEMORY_SCENARIOS"}
+_EMPTY_OK = {"MEMORY_SCENARIOS", "ABLATION_GUIDANCE"}
 
 
 def _is_int(v: Any) -> bool:
@@ -216,13 +222,19 @@ def validate_parameters(namespace: Mapping[str, Any], experiment: str | None = N
             if key not in known:
                 raise ParameterError("QUICK_CONFIG", params["QUICK_CONFIG"],
                                      f"keys among the LGCLIPConfig fields: {', '.join(known)} ({key!r} is not one)")
-    for small, big in (("N_PER_CLASS", "N_MAX"), ("N_SHOWN", "N_MAX")):
-        if experiment in ("lgclip", None) and small in params and big in params and p(small) > p(big):
-            raise ParameterError(small, p(small), f"at most {big} = {p(big)} (images generated per class)")
-    if "ABLATION_N" in params and "N_MAX" in params and max(p("ABLATION_N")) > p("N_MAX"):
+    for name in _PROFILE_NONE:
+        if experiment != "lgclip" and name in params and p(name) is None:
+            raise ParameterError(name, None, "a number here (None, the profile's setting, is for the chapters of "
+                                             "the LGCLIP run)")
+    if p("N_PER_CLASS") is not None and p("N_MAX") is not None and p("N_PER_CLASS") > p("N_MAX"):
+        raise ParameterError("N_PER_CLASS", p("N_PER_CLASS"), f"at most N_MAX = {p('N_MAX')} (images generated "
+                                                              "per class)")
+    if "N_SHOWN" in params and p("N_MAX") is not None and p("N_SHOWN") > p("N_MAX"):
+        raise ParameterError("N_SHOWN", p("N_SHOWN"), f"at most N_MAX = {p('N_MAX')} (images generated per class)")
+    if "ABLATION_N" in params and p("N_MAX") is not None and max(p("ABLATION_N")) > p("N_MAX"):
         raise ParameterError("ABLATION_N", p("ABLATION_N"), f"values <= N_MAX = {p('N_MAX')}")
     for name in ("ABLATION_SCALES", "SCALE_COUNTS"):
-        if name in params and "N_SCALES" in params and max(p(name)) > p("N_SCALES"):
+        if name in params and p("N_SCALES") is not None and max(p(name)) > p("N_SCALES"):
             raise ParameterError(name, p(name), f"values <= N_SCALES = {p('N_SCALES')}")
     if experiment == "lgclip":
         profile = _resolved_profile(p("PROFILE", "offline"))
@@ -249,9 +261,10 @@ def validate_run(experiment: str, **options: Any) -> None:
     profile = options.get("profile", "offline")
     flag = {k: "--" + k.replace("_", "-") for k in options}
     check_value(flag.get("profile", "--profile"), profile, Rule("str", choices=_profiles))
-    rules: dict[str, Rule] = {"seed": SEED, "n_per_class": _int(), "seeds": _int(), "epochs": _int(1, none=True),
-                              "backbone": RULES["BACKBONE"], "n_scales": _int(),
-                              "input_size": _int(16, none=True, none_means="the encoder's default")}
+    rules: dict[str, Rule] = {"seed": SEED, "n_per_class": RULES["N_PER_CLASS"], "seeds": _int(),
+                              "epochs": _int(1, none=True), "backbone": RULES["BACKBONE"],
+                              "n_scales": RULES["N_SCALES"], "input_size": RULES["INPUT_SIZE"],
+                              "guidance_scale": RULES["GUIDANCE_SCALE"]}
     if experiment == "lgclip":
         rules["dataset"] = RULES["DATASET"]
         rules["n_test"] = _int(1, none=True, none_means="the whole test split")

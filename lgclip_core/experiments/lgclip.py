@@ -29,7 +29,7 @@ from ..errors import BadInputError, check_class_names
 from ..generator import generate_images, jpeg_roundtrip
 from ..multiscale import MultiScaleEncoder
 from ..prompts import write_prompts
-from ..prototypes import HybridClassifier, PrototypeClassifier, l2n
+from ..prototypes import HybridClassifier, PrototypeClassifier, PseudoLabelClassifier, fit_logistic_regression, l2n
 from .common import Timer, cached_features, environment, write_json
 
 if TYPE_CHECKING:
@@ -45,38 +45,71 @@ PAPER_TEMPLATE = "A photo of a {}."
 TEST = "test"  # the test images' key among the feature sets (the others are prompt modes)
 
 
+# The settings a profile runs when a field is left None. PAPER_SETTINGS: the paper's N = 10 images per class and
+# S = 10 crop scales with the encoder's and the generator's own defaults. The offline profile's were chosen on
+# held-out real TRAIN images (never on the test set): at N = 10 images per class more images, the 224-px input
+# and guidance 2.0 each helped, and at 224 px the extra crop scales cost accuracy (the frontier in chapter 06;
+# every run re-measures the guidance choice: ``ablations["guidance_scale"]``).
+PAPER_SETTINGS: dict[str, Any] = {"input_size": None, "n_per_class": 10, "n_max": 20, "n_scales": 10,
+                                  "guidance_scale": None, "ablation_guidance": (), "unlabeled_pool": 0}
+SETTINGS = ("profile", "paper")
+PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    "offline": {"input_size": 224, "n_per_class": 100, "n_max": 100, "n_scales": 1, "guidance_scale": 2.0,
+                "ablation_guidance": (1.5, 2.0, 3.0), "unlabeled_pool": 5000},
+}
+
+
 @dataclass
 class LGCLIPConfig:
-    """Sizes and seeds of one run. ``quick()`` and ``full()`` are the two named presets."""
+    """Sizes and seeds of one run. ``quick()`` and ``full()`` are the two named presets. A field left None takes
+    its value from ``settings``: "profile" (``PROFILE_SETTINGS[profile]``, else the paper's) or "paper"
+    (``PAPER_SETTINGS`` on any profile; offline: the encoder's 112-px default input)."""
 
     profile: str = "offline"
     dataset: str | None = None  # None: the profile's default
     backbone: str | None = None
-    input_size: int | None = None  # the encoder's input resolution in pixels (None: the zoo's, 112 for Lite0)
+    input_size: int | None = None  # the encoder's input resolution in pixels (paper settings: the zoo's)
     generator: str | None = None
     prompt_writer: str | None = None
     n_test: int | None = None  # None: the whole test split; else a stratified subset
-    n_per_class: int = 10  # the paper's N
-    n_max: int = 20  # images generated per class and prompt mode (for the N ablation)
+    n_per_class: int | None = None  # N, generated images per class in a prototype (the paper: 10)
+    n_max: int | None = None  # images generated per class and prompt mode (for the N ablation)
     n_descriptions: int = 10
-    n_scales: int = 10
+    n_scales: int | None = None  # S, crop scales of the multi-scale module (the paper: 10)
+    guidance_scale: float | None = None  # classifier-free guidance of the generator (paper settings: its own)
     seed: int = 2024
     lit_per_class: int = 60  # generated images (with varied captions) to train the offline LiT projections
-    real_per_class: int = 500  # real TRAIN images per class for the real-image references
+    real_per_class: int = 500  # real TRAIN images per class for the real-image references and the validation
     kshot_draws: int = 5
-    ablation_n: tuple[int, ...] = (1, 2, 5, 10, 20)
-    ablation_scales: tuple[int, ...] = (1, 2, 3, 5, 10)
+    ablation_n: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)  # values above n_max are left out
+    ablation_scales: tuple[int, ...] = (1, 2, 3, 5, 10)  # values above n_scales are left out
     ablation_sizes: tuple[int, ...] = (56, 112, 224)
     ablation_size_n_test: int = 1000
+    ablation_guidance: tuple[float, ...] | None = None  # guidance scales measured on validation and test images
     hybrid_weight: float = 0.5
+    unlabeled_pool: int | None = None  # real TRAIN images whose labels are never read, for self-training (0: off)
+    self_training_fraction: float = 0.4  # the most confident pseudo-labels kept, as a fraction of the pool
+    ablation_self_training: tuple[float, ...] = (0.1, 0.2, 0.4, 1.0)  # fractions measured on validation and test
     protocol: str | None = None  # "authors" | "clean"; None: protocols.default_protocol(profile)
+    settings: str = "profile"  # where fields left None come from: "profile" or "paper"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.settings not in SETTINGS:
+            raise BadInputError(f"settings={self.settings!r}: expected one of {', '.join(SETTINGS)}")
+        chosen = PAPER_SETTINGS if self.settings == "paper" else PROFILE_SETTINGS.get(self.profile, PAPER_SETTINGS)
+        for key, value in chosen.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.n_per_class > self.n_max:
+            raise BadInputError(f"n_per_class = {self.n_per_class} images per class but n_max = {self.n_max} are "
+                                "generated: raise n_max or lower n_per_class")
 
     @classmethod
     def quick(cls, **kw: Any) -> LGCLIPConfig:
-        base = dict(n_test=1000, n_max=10, lit_per_class=20, real_per_class=100, ablation_n=(1, 2, 5, 10),
-                    ablation_size_n_test=200)
-        return cls(**{**base, **kw})
+        base = dict(n_test=1000, n_per_class=10, n_max=10, lit_per_class=20, real_per_class=100,
+                    ablation_size_n_test=200, unlabeled_pool=1000)
+        return cls(**{**base, **{k: v for k, v in kw.items() if v is not None}})  # None: the preset's
 
     @classmethod
     def full(cls, **kw: Any) -> LGCLIPConfig:
@@ -179,6 +212,14 @@ class FeatureExtractor:
                             self._encode_per_scale, progress=self.progress, desc=desc, chunk=250)
         return f.transpose(1, 0, 2)
 
+    def views(self, images: Any, desc: str) -> FeatureSet:
+        """Both views. With one scale the module's only crop is the whole image, so the single view serves as
+        the multi-scale view too (one encoder pass per image instead of two)."""
+        single = self.single(images, f"features {desc}")
+        if self.multiscale.n_scales == 1:
+            return FeatureSet(single, single[None])
+        return FeatureSet(single, self.per_scale(images, f"multi-scale {desc}"))
+
     def _encode_single(self, images: Any, start: int, size: int | None = None) -> np.ndarray:
         if size is None:  # the call earlier runs' cache entries were computed with
             return self.encoder.encode(images, resize=self.resize)
@@ -266,13 +307,15 @@ class PrototypeEvaluator:
                  m: int = 1, center: bool = False) -> float:
         return float(self.fit(mode, gen_feats, n, m, center).score(test_feats, self.test_labels))
 
-    def hybrid_accuracy(self, weight: float, gen_feats: np.ndarray, test_feats: np.ndarray,
-                        text_scores: np.ndarray) -> float:
-        """LGCLIP's prototypes (``llm_first``, N per class) mixed with the text classifier's scores."""
+    def hybrid(self, weight: float, gen_feats: np.ndarray) -> HybridClassifier:
+        """LGCLIP's prototypes (``llm_first``, N per class), to be mixed with the text classifier's scores."""
         idx = self.selector.select("llm_first", self.n_per_class)
         hyb = HybridClassifier(weight, classes=np.arange(self.classifiers.k))
-        hyb.fit(gen_feats[idx], self.selector.sets["llm_first"].labels[idx])
-        return hyb.score(test_feats, self.test_labels, text_scores)
+        return hyb.fit(gen_feats[idx], self.selector.sets["llm_first"].labels[idx])
+
+    def hybrid_accuracy(self, weight: float, gen_feats: np.ndarray, test_feats: np.ndarray,
+                        text_scores: np.ndarray) -> float:
+        return self.hybrid(weight, gen_feats).score(test_feats, self.test_labels, text_scores)
 
 
 def top_n_by_text(scores: np.ndarray, n: int, pool: int, n_max: int) -> np.ndarray:
@@ -306,10 +349,12 @@ def _load_encoder(cfg: LGCLIPConfig) -> ImageEncoder:
 
 
 def _load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Generator:
-    """The zoo's generator; a loader that takes ``sampling`` (Stable Diffusion) gets the protocol's settings."""
+    """The zoo's generator; a loader that takes ``sampling`` (Stable Diffusion) gets the protocol's settings, and
+    ``cfg.guidance_scale`` (when set) replaces the guidance either way."""
     takes = zoo.resolve("generator", cfg.generator, cfg.profile).accepts("sampling")
     kw = {"sampling": dict(proto["lgclip.sampling"])} if takes else {}
-    return zoo.load("generator", cfg.generator, cfg.profile, **kw)
+    generator = zoo.load("generator", cfg.generator, cfg.profile, **kw)
+    return generator if cfg.guidance_scale is None else generator.with_sampling(guidance_scale=cfg.guidance_scale)
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -352,15 +397,11 @@ def generate_sets(generator: Generator, names: list[str], llm: dict[str, list[st
 
 def extract_features(features: FeatureExtractor, sets: dict[str, GeneratedSet], test_images: Any,
                      timer: Timer) -> dict[str, FeatureSet]:
-    """Step: both views of every generated set (keyed by mode) and of the test images (key ``"test"``).
-
-    Single-view features of every mode come first, then the multi-scale ones (the order of earlier runs)."""
+    """Step: both views of every generated set (keyed by mode) and of the test images (key ``"test"``)."""
     with timer("features_generated"):
-        single = {m: features.single(g.images, f"features {m}") for m, g in sets.items()}
-        out = {m: FeatureSet(single[m], features.per_scale(g.images, f"multi-scale {m}")) for m, g in sets.items()}
+        out = {m: features.views(g.images, m) for m, g in sets.items()}
     with timer("features_test"):
-        out[TEST] = FeatureSet(features.single(test_images, "features test"),
-                               features.per_scale(test_images, "multi-scale test"))
+        out[TEST] = features.views(test_images, "test")
     return out
 
 
@@ -512,11 +553,25 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     with timer("classify"):
         accuracy = classify_methods(ev, feats, text_scores, cfg.hybrid_weight)
     with timer("real_references"):
-        accuracy.update(_real_references(cfg, features, ev.classifiers, feats[TEST], roles.test.labels))
+        real = real_train_features(cfg, features)
+        accuracy.update(_real_references(cfg, real, ev.classifiers, feats[TEST], roles.test.labels))
     accuracy.update(beyond_paper_methods(ev, feats, cfg.n_max))
     with timer("ablations"):
         ablations = run_ablations(cfg, ev, feats, sets, text_scores, roles, features)
+    trained = None
+    if cfg.unlabeled_pool:
+        with timer("self_training"):
+            trained = self_training(cfg, roles, features, ev, feats, space, real, text_scores)
+        accuracy["hybrid_self_trained"] = trained.accuracy
+        ablations["self_training_fraction"] = trained.by_fraction
+    if cfg.ablation_guidance:
+        with timer("ablation_guidance"):
+            ablations["guidance_scale"] = guidance_ablation(cfg, roles, prompts.llm, features, finish, cache,
+                                                            progress, ev.classifiers, real, feats[TEST],
+                                                            roles.test.labels)
     result = build_result(cfg, proto, roles, prompts, accuracy, ablations, space, timer, t_start, cache)
+    if trained is not None:  # the pool and how right its pseudo-labels were
+        result["self_training"] = trained.info
     save_result(cfg, result, out, roles, sets, feats, ev)
     return result
 
@@ -547,14 +602,26 @@ def _text_space(cfg: LGCLIPConfig, roles: Roles, llm: dict[str, list[str]], feat
                       "config": aligner.config()})
 
 
-def _real_references(cfg: LGCLIPConfig, features: FeatureExtractor, classifiers: ClassifierFactory,
-                     test: FeatureSet, y: np.ndarray) -> dict[str, float]:
-    """Not zero-shot, for scale: real k-shot prototypes (mean of draws), class means, a linear probe."""
-    from sklearn.linear_model import LogisticRegression
+@dataclass
+class RealTrain:
+    """Single-view features of real labelled TRAIN images (``real_per_class`` per class): the real-image
+    references' data, and the held-out validation set on which the offline settings were chosen."""
 
+    features: np.ndarray
+    labels: np.ndarray
+
+
+def real_train_features(cfg: LGCLIPConfig, features: FeatureExtractor) -> RealTrain:
+    """Step: ``real_per_class`` real TRAIN images per class (a seeded stratified draw), encoded once."""
     train = zoo.load("dataset", cfg.dataset, cfg.profile, split="train").stratified(cfg.real_per_class,
                                                                                     seed=cfg.seed)
-    f = features.single(train.images, "features real train")
+    return RealTrain(features.single(train.images, "features real train"), train.labels)
+
+
+def _real_references(cfg: LGCLIPConfig, train: RealTrain, classifiers: ClassifierFactory, test: FeatureSet,
+                     y: np.ndarray) -> dict[str, float]:
+    """Not zero-shot, for scale: real k-shot prototypes (mean of draws), class means, a linear probe."""
+    f, labels = train.features, train.labels
     out: dict[str, float] = {}
     for shots in (1, 10):
         accs = []
@@ -562,13 +629,72 @@ def _real_references(cfg: LGCLIPConfig, features: FeatureExtractor, classifiers:
             rng = np.random.default_rng(cfg.seed + d)
             # a class with fewer than `shots` real images (tiny data sets) contributes all it has
             idx = np.concatenate([rng.choice(pool, min(shots, len(pool)), replace=False)
-                                  for pool in (np.flatnonzero(train.labels == c) for c in range(classifiers.k))])
-            accs.append(classifiers().fit(f[idx], train.labels[idx]).score(test.single, y))
+                                  for pool in (np.flatnonzero(labels == c) for c in range(classifiers.k))])
+            accs.append(classifiers().fit(f[idx], labels[idx]).score(test.single, y))
         out[f"real_{shots}shot"] = float(np.mean(accs))
-    out["real_class_means"] = float(classifiers().fit(f, train.labels).score(test.single, y))
-    lr = LogisticRegression(max_iter=2000, C=1.0)
-    out["linear_probe_real"] = float(lr.fit(f, train.labels).score(test.single, y))
+    out["real_class_means"] = float(classifiers().fit(f, labels).score(test.single, y))
+    lr = fit_logistic_regression(f, labels, C=1.0, max_iter=2000)
+    out["linear_probe_real"] = float(lr.score(test.single, y))
     return out
+
+
+def guidance_ablation(cfg: LGCLIPConfig, roles: Roles, llm: dict[str, list[str]], features: FeatureExtractor,
+                      finish: Callable[[np.ndarray], np.ndarray], cache: ArtifactCache, progress: bool,
+                      classifiers: ClassifierFactory, validation: RealTrain, test: FeatureSet,
+                      test_labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Step: LGCLIP's prototypes (first LLM description, images 0..N-1 of each class) rendered at each guidance
+    scale of ``cfg.ablation_guidance``, scored on the validation images (real TRAIN, held out from the test
+    set: where a guidance scale may be chosen) and on the test images, both at the single view."""
+    n, k = cfg.n_per_class, roles.k
+    prompts = [p for row in prompt_sets(roles.names, llm, n)["llm_first"] for p in row]
+    seeds, labels = np.tile(np.arange(n), k), np.repeat(np.arange(k), n)
+    out = {}
+    for g in cfg.ablation_guidance:
+        generator = roles.generator.with_sampling(guidance_scale=g)
+        images = finish(generate_images(generator, prompts, seeds.tolist(), cache=cache, chunk=n,
+                                        progress=progress))
+        clf = classifiers().fit(features.single(images, f"features guidance {g}"), labels)
+        out[str(float(g))] = {"validation": float(clf.score(validation.features, validation.labels)),
+                              "test": float(clf.score(test.single, test_labels))}
+    return out
+
+
+@dataclass
+class SelfTrained:
+    """The self-training step's outcome: test accuracy at the configured fraction, what the pool was, and the
+    validation and test accuracy of every fraction measured."""
+
+    accuracy: float
+    info: dict[str, Any]
+    by_fraction: dict[str, dict[str, float]]
+
+
+def self_training(cfg: LGCLIPConfig, roles: Roles, features: FeatureExtractor, ev: PrototypeEvaluator,
+                  feats: dict[str, FeatureSet], space: TextSpace, validation: RealTrain,
+                  text_scores: np.ndarray) -> SelfTrained:
+    """Step (beyond the paper, no real label): the hybrid labels ``unlabeled_pool`` real TRAIN images drawn
+    without looking at a label and disjoint from the validation images; a logistic regression learns from the
+    most confident of them (``PseudoLabelClassifier``). The fraction kept is measured on the validation images
+    (where it may be chosen) and on the test images. The pool's labels are read only to report how right the
+    pseudo-labels were."""
+    train = zoo.load("dataset", cfg.dataset, cfg.profile, split="train")
+    pool = train.unlabeled_draw(cfg.unlabeled_pool, seed=cfg.seed,
+                                exclude=train.stratified_indices(cfg.real_per_class, seed=cfg.seed))
+    pool_feats = features.views(pool.images, "unlabelled pool")
+    llm, test = feats["llm_first"], feats[TEST]
+    hybrid = ev.hybrid(cfg.hybrid_weight, llm.multi)
+    scores = hybrid.decision_function(pool_feats.multi, zero_shot_text_scores(space, roles, pool_feats, cfg.seed))
+    measured = {}
+    for frac in sorted({*cfg.ablation_self_training, cfg.self_training_fraction}):
+        clf = PseudoLabelClassifier(confident_fraction=frac).fit(pool_feats.multi, scores)
+        measured[str(float(frac))] = {"validation": float(clf.score(validation.features, validation.labels)),
+                                      "test": float(clf.score(test.multi, ev.test_labels))}
+    info = {"method": "hybrid pseudo-labels on unlabelled real TRAIN images -> logistic regression on the most "
+                      "confident", "pool": int(len(pool)), "confident_fraction": cfg.self_training_fraction,
+            "pseudo_label_accuracy": float(np.mean(scores.argmax(1) == pool.labels)),
+            "hybrid_test_accuracy": float(hybrid.score(test.multi, ev.test_labels, text_scores))}
+    return SelfTrained(measured[str(float(cfg.self_training_fraction))]["test"], info,
+                       {k: v for k, v in measured.items() if float(k) in cfg.ablation_self_training})
 
 
 def _size_ablation(cfg: LGCLIPConfig, features: FeatureExtractor, gen_images: np.ndarray, gen_labels: np.ndarray,
@@ -660,11 +786,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, help="a dataset name registered in the zoo (default: the profile's)")
     p.add_argument("--backbone", default=None, help="an image encoder name registered in the zoo")
     p.add_argument("--quick", action="store_true", help="1,000 test images and smaller ablations (~5 min)")
-    p.add_argument("--n-per-class", type=int, default=10)
+    p.add_argument("--settings", default="profile", choices=SETTINGS,
+                   help="defaults of the options below: 'profile' (offline: 224 px, N = 100, 1 scale, guidance 2.0) "
+                        "or 'paper' (N = 10, 10 scales, the encoder's and generator's own defaults)")
+    p.add_argument("--n-per-class", type=int, default=None, help="N, generated images per class (the paper: 10)")
     p.add_argument("--n-test", type=int, default=None)
-    p.add_argument("--n-scales", type=int, default=10, help="scales of the multi-scale module (the paper: 10)")
+    p.add_argument("--n-scales", type=int, default=None, help="scales of the multi-scale module (the paper: 10)")
     p.add_argument("--input-size", type=int, default=None,
-                   help="encoder input resolution in pixels (default: the zoo's; EfficientNet-Lite0: 112)")
+                   help="encoder input resolution in pixels (offline: 224; paper settings: the zoo's, 112)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="the generator's classifier-free guidance (offline: 2.0; paper settings: its own)")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--protocol", default=None, choices=protocols.PROTOCOLS,
                    help="'authors': as the LGCLIP authors' released code; 'clean': ours (default: the profile's, "
@@ -677,13 +808,14 @@ def run(args: argparse.Namespace) -> int:
 
     validate_run("lgclip", profile=args.profile, dataset=args.dataset, backbone=args.backbone,
                  n_per_class=args.n_per_class, n_test=args.n_test, seed=args.seed, n_scales=args.n_scales,
-                 input_size=args.input_size)
+                 input_size=args.input_size, guidance_scale=args.guidance_scale)
     for role, name in (("dataset", args.dataset), ("image_encoder", args.backbone)):
         if name:
             zoo.resolve(role, name, args.profile)  # unknown names fail fast, listing the registered ones
     kw = dict(profile=args.profile, dataset=args.dataset, backbone=args.backbone, n_per_class=args.n_per_class,
               seed=args.seed, protocol=getattr(args, "protocol", None), n_scales=args.n_scales,
-              input_size=args.input_size)
+              input_size=args.input_size, guidance_scale=args.guidance_scale,
+              settings=getattr(args, "settings", "profile"))
     if args.n_test:
         kw["n_test"] = args.n_test
     if args.profile == "paper-shapes" and args.quick:  # few classes, images and steps; real resolutions

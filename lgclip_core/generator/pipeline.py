@@ -144,9 +144,13 @@ class Generator:
                "guidance_scale": self.guidance_scale, **self.extra}
         return cfg if self.precision == "fp32" else {**cfg, "precision": self.precision}
 
-    def with_sampling(self, steps: int | None = None, precision: str | None = None) -> Generator:
+    def with_sampling(self, steps: int | None = None, precision: str | None = None,
+                      guidance_scale: float | None = None) -> Generator:
         """A second wrapper over the same pipeline with other sampling settings (this one is left as it is)."""
-        return Generator(self.pipe, self.name, self.revision, steps or self.steps, self.guidance_scale,
+        if guidance_scale is not None and not guidance_scale >= 1.0:
+            raise BadInputError(f"guidance_scale must be >= 1 (1: no guidance), got {guidance_scale}")
+        guidance = self.guidance_scale if guidance_scale is None else float(guidance_scale)
+        return Generator(self.pipe, self.name, self.revision, steps or self.steps, guidance,
                          self.batch_size, self.extra, precision or self.precision)
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int], progress: bool = False,
