@@ -75,7 +75,8 @@ GENERATOR_TEXT_TOKENS = 32  # generator.TEXT_MAX_LENGTH (a test keeps them equal
 PROFILE = Rule("str", choices=_profiles, extra=("auto",))
 
 _PROFILE_SETTING = "the profile's setting (experiments.lgclip.PROFILE_SETTINGS)"
-_PROFILE_NONE = ("N_MAX", "N_PER_CLASS", "N_SCALES", "GUIDANCE_SCALE")  # None only where the LGCLIP run resolves it
+# None only where the LGCLIP run resolves it (chapters 03 and 05)
+_PROFILE_NONE = ("N_MAX", "N_PER_CLASS", "N_SCALES", "GUIDANCE_SCALE", "UNLABELED_POOL")
 
 # Every chapter parameter, by name (the same name means the same thing in every chapter).
 RULES: dict[str, Rule] = {
@@ -89,6 +90,8 @@ RULES: dict[str, Rule] = {
     "N_MAX": _int(none=True, none_means=_PROFILE_SETTING), "N_PER_CLASS": _int(none=True, none_means=_PROFILE_SETTING),
     "N_SCALES": _int(none=True, none_means=_PROFILE_SETTING),
     "GUIDANCE_SCALE": Rule("float", 1.0, None, none=True, none_means=_PROFILE_SETTING),
+    "SETTINGS": Rule("str", choices=lambda: ["profile", "paper"]),
+    "UNLABELED_POOL": _int(0, none=True, none_means=_PROFILE_SETTING),
     "ABLATION_GUIDANCE": Rule("floats", 1.0),
     "INPUT_SIZE": _int(16, none=True, none_means=_PROFILE_SETTING), "N_COST": _int(), "N_CLASS_MEANS": _int(),
     "IMAGE_INDEX": _int(0), "PER_CLASS": _int(), "LIT_PER_CLASS": _int(),

@@ -38,7 +38,7 @@ IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; e
 
 # %% tags=["parameters"]
 PROFILE = "auto"  # "offline" | "paper" | "tiny"; "auto": "paper" in Colab with a GPU, otherwise "offline"
-N_MAX = 20  # images rendered per class and prompt mode (chapter 05's n_max: same value -> same cached images)
+N_MAX = None  # images rendered per class and prompt mode (None: chapter 05's, so its run reads them from the cache)
 N_SHOWN = 8  # images per class shown in each grid
 N_DESCRIPTIONS = 10  # LLM descriptions per class (as in chapter 01, so they are read from the cache)
 SEED = 2024  # seed of the LLM descriptions; image i of every class uses seed i
@@ -47,7 +47,7 @@ N_REAL = 8  # real test images per class shown for comparison
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+validate_parameters(globals(), experiment="lgclip")  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import time
@@ -58,10 +58,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from lgclip_core import zoo
+from lgclip_core import protocols, zoo
 from lgclip_core.book import figures
 from lgclip_core.cache import default_cache
-from lgclip_core.experiments.lgclip import prompt_sets
+from lgclip_core.experiments.lgclip import LGCLIPConfig, load_generator, prompt_sets
 from lgclip_core.generator import generate_images
 from lgclip_core.prompts import write_prompts
 
@@ -70,7 +70,10 @@ if PROFILE == "auto":
 ds = zoo.load("dataset", None, PROFILE, split="test")
 names = ds.prompt_names
 k = len(names)
-generator = zoo.load("generator", None, PROFILE)
+# chapter 05's settings (its N_MAX and the generator's sampling), so that its run finds these images in the cache
+run_cfg = LGCLIPConfig(profile=PROFILE, n_max=N_MAX)
+N_MAX = run_cfg.n_max
+generator = load_generator(run_cfg, protocols.resolve(None, "lgclip", PROFILE))
 writer = zoo.load("prompt_writer", None, PROFILE)
 print(f"profile {PROFILE}; generator: {generator.config()}")
 

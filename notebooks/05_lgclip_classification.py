@@ -45,18 +45,23 @@ PROFILE = "auto"  # "offline" | "paper" | "tiny"; "auto": "paper" in Colab with 
 RESULTS_JSON = None  # path of an existing lgclip.json to show instead of running (None: run now)
 OUT_DIR = "results/lgclip"  # where the run writes lgclip.json, lgclip.csv and its figures
 N_TEST = None  # real test images, stratified (None: the whole test split, 10,000 for Fashion-MNIST)
-N_PER_CLASS = 10  # N, generated images per class in a prototype (the paper: 10)
-N_MAX = 20  # images generated per class and prompt mode (the N ablation goes up to it)
+SETTINGS = "profile"  # defaults of the None values below: "profile" (offline: chosen on held-out real train
+# images) or "paper" (N = 10, 10 scales, the encoder's input size and the generator's guidance)
+N_PER_CLASS = None  # N, generated images per class in a prototype (the paper: 10; offline: 100)
+N_MAX = None  # images generated per class and prompt mode, >= N (the N ablation goes up to it; offline: 100)
 N_DESCRIPTIONS = 10  # LLM descriptions per class (the paper: 10)
-N_SCALES = 10  # scales of the multi-scale module (the paper: 10)
+N_SCALES = None  # scales of the multi-scale module (the paper: 10; offline: 1, see chapter 06)
+INPUT_SIZE = None  # the encoder's input in pixels (offline: 224; the paper profile's CLIP towers: fixed)
+GUIDANCE_SCALE = None  # the generator's classifier-free guidance (offline: 2.0; paper: the protocol's 7.5)
 LIT_PER_CLASS = 60  # generated (image, caption) pairs per class that train the offline text zero-shot baseline
 REAL_PER_CLASS = 500  # real training images per class for the real-image references
 KSHOT_DRAWS = 5  # random draws averaged for the 1-shot and 10-shot references
-ABLATION_N = [1, 2, 5, 10, 20]  # values of N in the N ablation
-ABLATION_SCALES = [1, 2, 3, 5, 10]  # numbers of scales (the largest ones kept) in the scales ablation
+ABLATION_N = [1, 2, 5, 10, 20, 50, 100]  # values of N in the N ablation (those above N_MAX are left out)
+ABLATION_SCALES = [1, 2, 3, 5, 10]  # numbers of scales (the largest kept) in the scales ablation (<= N_SCALES)
 ABLATION_SIZES = [56, 112, 224]  # encoder input sizes in the input-size ablation
 ABLATION_SIZE_N_TEST = 1000  # test images in the input-size ablation
 HYBRID_WEIGHT = 0.5  # weight of the image-prototype scores in the hybrid (1 - it: text scores)
+UNLABELED_POOL = None  # unlabelled real train images for self-training (0: off; offline: 5000, paper: 0)
 SEED = 2024  # the paper's global seed (LLM sampling, crop positions, subsets); image i uses seed i
 
 # %%
@@ -78,11 +83,15 @@ from lgclip_core.experiments.lgclip import LGCLIPConfig, run_lgclip
 
 if PROFILE == "auto":
     PROFILE = "paper" if IN_COLAB and torch.cuda.is_available() else "offline"
-cfg = LGCLIPConfig(profile=PROFILE, n_test=N_TEST, n_per_class=N_PER_CLASS, n_max=N_MAX,
-                   n_descriptions=N_DESCRIPTIONS, n_scales=N_SCALES, seed=SEED, lit_per_class=LIT_PER_CLASS,
+cfg = LGCLIPConfig(profile=PROFILE, settings=SETTINGS, n_test=N_TEST, n_per_class=N_PER_CLASS, n_max=N_MAX,
+                   n_descriptions=N_DESCRIPTIONS, n_scales=N_SCALES, input_size=INPUT_SIZE,
+                   guidance_scale=GUIDANCE_SCALE, seed=SEED, lit_per_class=LIT_PER_CLASS,
                    real_per_class=REAL_PER_CLASS, kshot_draws=KSHOT_DRAWS, ablation_n=tuple(ABLATION_N),
                    ablation_scales=tuple(ABLATION_SCALES), ablation_sizes=tuple(ABLATION_SIZES),
-                   ablation_size_n_test=ABLATION_SIZE_N_TEST, hybrid_weight=HYBRID_WEIGHT)
+                   ablation_size_n_test=ABLATION_SIZE_N_TEST, hybrid_weight=HYBRID_WEIGHT,
+                   unlabeled_pool=UNLABELED_POOL)
+print(f"settings ({SETTINGS}): {cfg.input_size} px, N = {cfg.n_per_class} of {cfg.n_max}, {cfg.n_scales} scale(s), "
+      f"guidance {cfg.guidance_scale or 'of the generator'}, unlabelled pool {cfg.unlabeled_pool}")
 if RESULTS_JSON:
     figure_dir = Path(RESULTS_JSON).parent
     result = json.loads(Path(RESULTS_JSON).read_text())

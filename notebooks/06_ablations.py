@@ -37,8 +37,8 @@ IN_COLAB = colab.setup()  # Colab: asset packages + a clone of the repository; e
 # %% tags=["parameters"]
 RESULTS_JSON = "results/lgclip/lgclip.json"  # an lgclip.json written by chapter 05 or `lgclip reproduce lgclip`
 FRONTIER_RUNS = ["results/offline/lgclip.json"] + [f"results/offline/frontier/{name}/lgclip.json" for name in
-                                                  ("112px-1scale", "224px-1scale", "224px-10scales",
-                                                   "fp32-112px")]  # other settings
+                                                  ("112px-10scales", "112px-1scale", "224px-1scale",
+                                                   "224px-10scales", "fp32-112px")]  # other settings
 
 # %%
 from lgclip_core.params import validate_parameters
@@ -118,12 +118,20 @@ display(Markdown(
 # ## How many scales?
 #
 # With S' scales the module keeps the S' largest crops ($s = S-S'+1, \dots, S$) with weights proportional to
-# $s$; S' = 1 is the full image alone (LLM first description, N as above).
+# $s$; S' = 1 is the full image alone (LLM first description, N as above). A run with one scale has nothing to
+# vary here: the curve then comes from the first of `FRONTIER_RUNS` that ran the paper's scales.
 
 # %%
-sc = abl["n_scales"]
+sc, scales_source = abl["n_scales"], source
+if len(sc) < 2:
+    for run in FRONTIER_RUNS:
+        if repo_path(run).exists() and len(json.loads(repo_path(run).read_text())["ablations"]["n_scales"]) > 1:
+            sc, scales_source = json.loads(repo_path(run).read_text())["ablations"]["n_scales"], run
+            print(f"this run used {result['config']['n_scales']} scale(s); the curve below is {run}'s")
+            break
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
-line(ax, {"lgclip": sc}, "number of scales S' (the largest kept)", "accuracy vs number of scales")
+line(ax, {"lgclip": sc}, "number of scales S' (the largest kept)",
+     f"accuracy vs number of scales ({Path(scales_source).parent.name})")
 plt.show()
 keys = list(sc)
 display(Markdown(
@@ -151,6 +159,28 @@ else:
     print("this encoder has a fixed input size: no input-size ablation")
 
 # %% [markdown]
+# ## Which guidance scale? Chosen on validation images, not on the test set
+#
+# Classifier-free guidance trades how typical a generated image is for its class against how varied the
+# images are. The run renders LGCLIP's prototypes (N per class) at each guidance scale and scores them on two
+# sets: the **validation** images — real *train* images, never part of the test set, the place where a setting
+# may be chosen — and the test images, shown only to see whether the choice carries over.
+
+# %%
+gs = abl.get("guidance_scale")
+if gs:
+    guid = pd.DataFrame(gs).T.rename_axis("guidance scale")
+    display(guid.style.format("{:.2%}"))
+    picked, used = guid["validation"].idxmax(), result["manifest"]["models"]["generator"]["guidance_scale"]
+    display(Markdown(
+        f"Validation picks guidance **{picked}** ({guid.loc[picked, 'validation']:.1%}); this run used {used}. "
+        f"On the test images {picked} gives {guid.loc[picked, 'test']:.1%}, and the test's own best would be "
+        f"{guid['test'].idxmax()} ({guid['test'].max():.1%})."))
+else:
+    print("this run measured no guidance scales (paper settings, or a profile whose generator takes the "
+          "protocol's sampling)")
+
+# %% [markdown]
 # ## Image prototypes and text together
 #
 # The hybrid scores a class by $w \cdot z(\text{image-prototype similarity}) + (1-w) \cdot z(\text{text
@@ -170,13 +200,36 @@ display(Markdown(
     f"single source)."))
 
 # %% [markdown]
+# ## Unlabelled real images: how many pseudo-labels to trust?
+#
+# Beyond the paper. The hybrid labels a pool of real *train* images whose labels are never read; a logistic
+# regression then learns from the most confident fraction of each class (`PseudoLabelClassifier`). Few kept
+# images are mostly right but say little; all of them carry the hybrid's mistakes. The fraction is measured on
+# the validation images (where it may be chosen) and on the test images:
+
+# %%
+st = abl.get("self_training_fraction")
+if st:
+    frac = pd.DataFrame(st).T.rename_axis("fraction kept")
+    display(frac.style.format("{:.2%}"))
+    best, used = frac["validation"].idxmax(), result["self_training"]["confident_fraction"]
+    display(Markdown(
+        f"Validation picks {float(best):.0%} ({frac.loc[best, 'validation']:.1%}); the run keeps {used:.0%} and "
+        f"reaches {acc['hybrid_self_trained']:.1%} on the test images, against {acc['hybrid']:.1%} for the "
+        f"hybrid whose pseudo-labels it learns from."))
+else:
+    print("this run did no self-training (UNLABELED_POOL = 0)")
+
+# %% [markdown]
 # ## What each setting costs: accuracy against time
 #
-# The costliest settings (input size, crop scales, encoder precision) were also run in full on all test images:
-# `lgclip reproduce lgclip --input-size PX --n-scales S --out results/offline/frontier/NAME` (the fp32
-# reference: `LGCLIP_ENCODER_PRECISION=fp32 LGCLIP_ENCODER_BACKEND=eager`). A point's time is the part of its
-# run that depends on the setting (all but
-# loading models, prompts and image generation, which every setting shares), on 2 CPU cores at the load shown.
+# The costliest settings (input size, crop scales, encoder precision) were also run in full on all test images,
+# with the paper's N = 10 and the generator's own guidance:
+# `lgclip reproduce lgclip --settings paper --input-size PX --n-scales S --out results/offline/frontier/NAME`
+# (the fp32 reference: `LGCLIP_ENCODER_PRECISION=fp32 LGCLIP_ENCODER_BACKEND=eager`); the first row is the
+# default run, with the offline profile's settings. A point's time is the part of its run that depends on the
+# setting (all but loading models and writing prompts, which every setting shares; images are generated once
+# per N and guidance and then read from the cache), on 2 CPU cores at the load shown.
 
 # %%
 front = report.frontier_table(FRONTIER_RUNS)
@@ -184,10 +237,11 @@ if front.empty:
     print("no frontier runs yet: see the commands above")
 else:
     rows = [{"method": m, "setting_s": r["setting_s"], "accuracy": r[m],
-             "setting": f"{r['input_px']}px/{r['scales']}s/{r['precision']}"}
-            for _, r in front.iterrows() for m in ("lgclip", "hybrid", "text_zero_shot")]
+             "setting": f"{r['input_px']}px/{r['scales']}s/N{r['N']}/g{r['guidance']}/{r['precision']}"}
+            for _, r in front.iterrows() for m in ("lgclip", "hybrid", "text_zero_shot") if pd.notna(r[m])]
     figures.speed_quality_curve(rows, x="setting_s", y="accuracy", hue="method", label="setting",
-                                title="accuracy vs seconds of the run (labels: input px / scales / precision)")
+                                title="accuracy vs seconds of the run (labels: input px / scales / N / guidance / "
+                                      "precision)")
     plt.show()
     display(front.drop(columns="run").round(4))
     display(Markdown("\n".join(report.multiscale_findings(front))))

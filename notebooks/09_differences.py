@@ -75,7 +75,8 @@ for paper, title in (("lgclip", "LGCLIP"), ("t2ipal", "T2I-PAL")):
 # ## Which protocol runs by default
 #
 # The paper profile reproduces the authors. The offline profile runs the protocol that measured better on the
-# full Fashion-MNIST test set; both numbers are in `results/offline/lgclip.json` (below).
+# full Fashion-MNIST test set, both with the paper's settings (N = 10, 10 scales); both numbers are in
+# `results/offline/frontier/112px-10scales/lgclip.json` (below).
 
 # %%
 display(pd.DataFrame([{"profile": p, "default protocol": v} for p, v in protocols.DEFAULT_PROTOCOL.items()])
@@ -84,12 +85,14 @@ display(pd.DataFrame([{"profile": p, "default protocol": v} for p, v in protocol
 # %% [markdown]
 # ## What the choices cost: both protocols on the offline profile
 #
-# `lgclip reproduce lgclip --protocol authors` and `--protocol clean` on all 10,000 Fashion-MNIST test images.
+# `lgclip reproduce lgclip --settings paper --protocol authors` and `--protocol clean` on all 10,000
+# Fashion-MNIST test images, into one folder (the second run adds its accuracies to the first one's file).
 # Some rows cannot differ offline (our generator is not Stable Diffusion and Fashion-MNIST has no CoOp split);
 # the table shows the value each run used.
 
 # %%
-path = report.repo_path(RESULTS_DIR) / "offline" / "lgclip.json"
+folder = f"{RESULTS_DIR}/offline/frontier/112px-10scales"  # the paper's settings, both protocols
+path = report.repo_path(folder) / "lgclip.json"
 if path.exists():
     result = json.loads(path.read_text())
     by_protocol = result.get("by_protocol", {})
@@ -107,6 +110,6 @@ if path.exists():
     else:
         display(Markdown(f"`{path.name}` was written by a run of one protocol only "
                          f"(`{result.get('protocol', {}).get('name', 'unnamed')}`): run the other with "
-                         "`lgclip reproduce lgclip --protocol ... --out results/offline`."))
+                         f"`lgclip reproduce lgclip --settings paper --protocol ... --out {folder}`."))
 else:
-    display(Markdown("No `results/offline/lgclip.json` yet: `lgclip reproduce lgclip --out results/offline`."))
+    display(Markdown(f"No `{folder}/lgclip.json` yet: `lgclip reproduce lgclip --settings paper --out {folder}`."))

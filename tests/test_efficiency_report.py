@@ -272,7 +272,8 @@ def test_frontier_runs_are_their_own_table_not_report_rows() -> None:
     row = front.iloc[0]
     result = json.loads(report.repo_path(committed).read_text())
     assert row["lgclip"] == result["accuracy"]["lgclip"] and row["time_s"] == result["timings_s"]["total"]
-    assert row["scales"] == result["config"]["n_scales"] and row["input_px"] == 112
+    assert row["scales"] == result["config"]["n_scales"] and row["input_px"] == result["config"]["input_size"] == 224
+    assert row["N"] == result["config"]["n_per_class"] == 100 and row["guidance"] == 2.0
     assert row["backend"] == result["manifest"]["models"]["image_encoder"].get("backend", "eager")
     ours = report.collect_results("results")
     lg = ours[(ours.profile == "offline") & (ours.paper == "lgclip") & (ours.method == "lgclip")]

@@ -85,7 +85,7 @@ CASES: list[Case] = [
          "test split)"),
     Case("ablation-range", "an ablation value above its maximum",
          "papermill notebooks/05_lgclip_classification.ipynb out.ipynb -p N_MAX 15",
-         "ParameterError: ABLATION_N = [1, 2, 5, 10, 20] is not allowed: values <= N_MAX = 15"),
+         "ParameterError: ABLATION_N = [1, 2, 5, 10, 20, 50, 100] is not allowed: values <= N_MAX = 15"),
     Case("one-class", "a classifier is given one class name", "check_class_names([\"cat\"], min_classes=2)",
          "BadInputError: 1 class name(s) ['cat'], but a classifier needs at least 2: add another class (e.g. a "
          "'background' or 'other' class)"),

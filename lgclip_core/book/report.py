@@ -45,7 +45,7 @@ LGCLIP_PAPER_METHODS = ("lgclip", "prototypes_only", "llm_only", "multiscale_onl
 # The accuracy keys of an LGCLIP run, in two groups: whether a method uses real labelled images is which group it is
 # in. "{...}" fields are filled from the run's config (``lgclip_method_table``).
 GENERATED_METHODS: dict[str, str] = {  # no real labelled image
-    "lgclip": "LGCLIP: LLM description + multi-scale",
+    "lgclip": "LGCLIP: LLM description + multi-scale ({n_scales} scale(s))",
     "prototypes_only": "template prompt, single view",
     "llm_only": "LLM description, single view",
     "multiscale_only": "template prompt, multi-scale",
@@ -54,6 +54,8 @@ GENERATED_METHODS: dict[str, str] = {  # no real labelled image
     "lgclip_centered": "LGCLIP, each domain's mean removed (transductive: uses the unlabelled test batch)",
     "text_zero_shot": "text zero-shot (class prompts in a joint text-image space)",
     "hybrid": "image prototypes + text zero-shot, weight {hybrid_weight}",
+    "hybrid_self_trained": "the hybrid's most confident pseudo-labels on {unlabeled_pool} UNLABELLED real train "
+                           "images train a logistic regression",
 }
 REAL_LABEL_METHODS: dict[str, str] = {  # the references that use real labelled images
     "real_1shot": "1 real image per class as prototype",
@@ -301,19 +303,38 @@ def lgclip_findings(result: dict[str, Any]) -> list[str]:
         f"* **Against text zero-shot** ({acc['text_zero_shot']:.1%}) LGCLIP is "
         f"{_pts(acc['lgclip'], acc['text_zero_shot'])}; combining both (hybrid) gives {acc['hybrid']:.1%} "
         f"({_pts(acc['hybrid'], max(acc['lgclip'], acc['text_zero_shot']))} over the better of the two).",
-        f"* **Multi-scale module**: {_pts(acc['multiscale_only'], acc['prototypes_only'])} with the template prompt "
-        f"({acc['prototypes_only']:.1%} → {acc['multiscale_only']:.1%}), "
-        f"{_pts(acc['lgclip'], acc['llm_only'])} with the LLM prompt ({acc['llm_only']:.1%} → {acc['lgclip']:.1%}).",
-        f"* **LLM descriptions**: {_pts(acc['llm_only'], acc['prototypes_only'])} at a single view, "
-        f"{_pts(acc['lgclip'], acc['multiscale_only'])} with multi-scale features. One description per image "
-        f"instead of the first for all: {acc['lgclip_llm_per_image']:.1%} "
+        multiscale_line(result),
+        f"* **LLM descriptions**: {_pts(acc['llm_only'], acc['prototypes_only'])} at a single view"
+        + (f", {_pts(acc['lgclip'], acc['multiscale_only'])} with multi-scale features"
+           if result["config"]["n_scales"] > 1 else "")
+        + f". One description per image instead of the first for all: {acc['lgclip_llm_per_image']:.1%} "
         f"({_pts(acc['lgclip_llm_per_image'], acc['lgclip'])}).",
         f"* **Beyond the paper**: removing each domain's mean before comparing (generated features minus their "
         f"mean, test features minus theirs; transductive, no label used) gives {acc['lgclip_centered']:.1%} "
         f"({_pts(acc['lgclip_centered'], acc['lgclip'])}); three k-means prototypes per class from {n_max} images "
         f"{acc['lgclip_3_prototypes']:.1%} ({_pts(acc['lgclip_3_prototypes'], acc['lgclip'])}).",
     ]
+    if "hybrid_self_trained" in acc:
+        st = result["self_training"]
+        lines.append(
+            f"* **Unlabelled real images** (beyond the paper, no label read): the hybrid pseudo-labels "
+            f"{st['pool']:,} real train images ({st['pseudo_label_accuracy']:.1%} of them rightly); a logistic "
+            f"regression on the most confident {st['confident_fraction']:.0%} reaches "
+            f"**{acc['hybrid_self_trained']:.1%}** ({_pts(acc['hybrid_self_trained'], acc['hybrid'])} over the "
+            f"hybrid; real class means, which read labels: {acc['real_class_means']:.1%}).")
     return lines
+
+
+def multiscale_line(result: dict[str, Any]) -> str:
+    """The findings' bullet on the multi-scale module: what it changed, or that the run used one scale."""
+    acc, scales = result["accuracy"], result["config"]["n_scales"]
+    if scales == 1:
+        return ("* **Multi-scale module**: off in this run (one scale: the whole image), so LGCLIP here is the LLM "
+                "prototypes at a single view; chapter 06 compares runs with more scales.")
+    return (f"* **Multi-scale module** ({scales} scales): {_pts(acc['multiscale_only'], acc['prototypes_only'])} "
+            f"with the template prompt ({acc['prototypes_only']:.1%} → {acc['multiscale_only']:.1%}), "
+            f"{_pts(acc['lgclip'], acc['llm_only'])} with the LLM prompt ({acc['llm_only']:.1%} → "
+            f"{acc['lgclip']:.1%}).")
 
 
 def lgclip_paper_claims(paper: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -348,7 +369,7 @@ def t2ipal_method_table(results: dict[str, Any], order: Iterable[str]) -> pd.Dat
 
 
 # ------------------------------------------------------------------------------- accuracy against time
-FRONTIER_METHODS = ("lgclip", "llm_only", "text_zero_shot", "hybrid")
+FRONTIER_METHODS = ("lgclip", "llm_only", "text_zero_shot", "hybrid", "hybrid_self_trained")
 
 
 def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = FRONTIER_METHODS) -> pd.DataFrame:
@@ -365,23 +386,27 @@ def frontier_table(paths: Iterable[str | os.PathLike], methods: Iterable[str] = 
         enc = r["manifest"]["models"]["image_encoder"]
         loads = [v["loadavg_1m_5m_15m"][0] for v in r.get("timings_load", {}).values()]
         rows.append({"run": str(p), "input_px": enc.get("input_size"), "scales": r["config"]["n_scales"],
+                     "N": r["config"]["n_per_class"],
+                     "guidance": r["manifest"]["models"]["generator"].get("guidance_scale"),
                      "precision": enc.get("precision", "fp32"), "backend": enc.get("backend", "eager"),
                      "n_test": r["n_test"],
                      "time_s": r["timings_s"]["total"],
-                     # what depends on the setting: the run without loading, prompts and generation (the same
-                     # for every setting, and cached or not depending on what ran before)
+                     # what depends on the setting: the run without loading and prompts (the same for every
+                     # setting; generation depends on N and guidance, and is cached or not by what ran before)
                      "setting_s": round(r["timings_s"]["total"] - sum(r["timings_s"].get(k, 0.0) for k in
-                                                                     ("load_models", "prompts", "generation")), 1),
+                                                                     ("load_models", "prompts")), 1),
                      "max_load": max(loads) if loads else float("nan"),
                      **{m: r["accuracy"].get(m) for m in methods}})
     return pd.DataFrame(rows)
 
 
 def multiscale_findings(front: pd.DataFrame, method: str = "lgclip") -> list[str]:
-    """Markdown bullets from a ``frontier_table``: for each input size and precision run with one scale and with
-    more, what the extra scales change in ``method``'s accuracy and in the setting's seconds."""
+    """Markdown bullets from a ``frontier_table``: for each input size and precision (and N and guidance, where
+    the table has them) run with one scale and with more, what the extra scales change in ``method``'s accuracy
+    and in the setting's seconds."""
     lines = []
-    for (px, precision), g in front.groupby(["input_px", "precision"], sort=True):
+    keys = ["input_px", "precision"] + [k for k in ("N", "guidance") if k in front]
+    for (px, precision, *_), g in front.groupby(keys, sort=True, dropna=False):
         one, many = g[g["scales"] == 1], g[g["scales"] > 1]
         if one.empty or many.empty:
             continue

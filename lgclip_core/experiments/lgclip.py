@@ -72,7 +72,7 @@ class LGCLIPConfig:
     generator: str | None = None
     prompt_writer: str | None = None
     n_test: int | None = None  # None: the whole test split; else a stratified subset
-    n_per_class: int | None = None  # N, generated images per class in a prototype (the paper: 10)
+    n_per_class: int | None = None  # N, generated images per class in a prototype (the paper: 10; <= n_max)
     n_max: int | None = None  # images generated per class and prompt mode (for the N ablation)
     n_descriptions: int = 10
     n_scales: int | None = None  # S, crop scales of the multi-scale module (the paper: 10)
@@ -98,9 +98,12 @@ class LGCLIPConfig:
         if self.settings not in SETTINGS:
             raise BadInputError(f"settings={self.settings!r}: expected one of {', '.join(SETTINGS)}")
         chosen = PAPER_SETTINGS if self.settings == "paper" else PROFILE_SETTINGS.get(self.profile, PAPER_SETTINGS)
+        n_given = self.n_per_class is not None
         for key, value in chosen.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        if not n_given:  # the settings' N, at most the images generated
+            self.n_per_class = min(self.n_per_class, self.n_max)
         if self.n_per_class > self.n_max:
             raise BadInputError(f"n_per_class = {self.n_per_class} images per class but n_max = {self.n_max} are "
                                 "generated: raise n_max or lower n_per_class")
@@ -348,7 +351,7 @@ def _load_encoder(cfg: LGCLIPConfig) -> ImageEncoder:
     return zoo.load("image_encoder", cfg.backbone, cfg.profile, input_size=int(cfg.input_size))
 
 
-def _load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Generator:
+def load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Generator:
     """The zoo's generator; a loader that takes ``sampling`` (Stable Diffusion) gets the protocol's settings, and
     ``cfg.guidance_scale`` (when set) replaces the guidance either way."""
     takes = zoo.resolve("generator", cfg.generator, cfg.profile).accepts("sampling")
@@ -365,7 +368,7 @@ def load_roles(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Roles:
     test = ds.stratified(cfg.n_test // len(ds.classnames) if cfg.n_test else None, seed=cfg.seed)
     names = check_class_names(ds.prompt_names, min_classes=2)
     encoder = _load_encoder(cfg)
-    generator = _load_generator(cfg, proto)
+    generator = load_generator(cfg, proto)
     template_writer = zoo.load("prompt_writer", "template", cfg.profile)
     llm_writer = zoo.load("prompt_writer", cfg.prompt_writer, cfg.profile)
     if hasattr(llm_writer, "with_prompting"):  # a new writer: the zoo's shared one is left as it is
