@@ -75,14 +75,14 @@ class ImageDataset:
                               for c in range(len(self.classnames))])
         return np.sort(idx)
 
-    def unlabeled_draw(self, n: int, seed: int = 0, exclude: np.ndarray | None = None) -> ImageDataset:
-        """``n`` images drawn uniformly at random without looking at a label (a seeded draw, sorted), none of
-        ``exclude``; the labels stay in the subset for scoring only."""
+    def unlabeled_indices(self, n: int, seed: int = 0, exclude: np.ndarray | None = None) -> np.ndarray:
+        """``n`` indices drawn uniformly at random without looking at a label (seeded, sorted), none of
+        ``exclude``: a pool of unlabelled images (its labels stay in the subset, for scoring only)."""
         pool = np.setdiff1d(np.arange(len(self)), np.asarray([] if exclude is None else exclude, dtype=np.int64))
         if n > len(pool):
             raise BadInputError(f"{n} unlabelled images asked for but {self.name} {self.split} has {len(pool)} "
                                 "outside the excluded ones: ask for fewer")
-        return self.subset(np.sort(np.random.default_rng(seed).choice(pool, n, replace=False)))
+        return np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))
 
 
 def _read_idx(path: Path) -> np.ndarray:

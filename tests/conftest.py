@@ -42,3 +42,19 @@ def tmp_cache(tmp_path: Path):
     from lgclip_core.cache import ArtifactCache
 
     return ArtifactCache(tmp_path / "cache")
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder():
+    """The tiny profile's random-init image encoder (mechanics only)."""
+    from lgclip_core import zoo
+
+    return zoo.load("image_encoder", profile="tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    """The tiny profile's random-init Stable Diffusion pipeline (mechanics only)."""
+    from lgclip_core import zoo
+
+    return zoo.load("generator", profile="tiny")

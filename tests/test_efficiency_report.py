@@ -319,3 +319,26 @@ def test_t2ipal_claim_is_read_from_the_paper_file():
 
     p = report.paper_table()
     assert paper_claimed_gain() == float(p[p.method == CLAIM_METHOD].value.iloc[0]) > 0
+
+
+def test_multiscale_findings_compare_runs_of_the_same_n_and_guidance_only() -> None:
+    """The default run (224 px, one scale, N = 100, guidance 2) is not the one-scale partner of a 10-scale run
+    with the paper's N = 10 and guidance 3."""
+    front = pd.DataFrame({"input_px": [224, 224, 224], "scales": [1, 1, 10], "N": [100, 10, 10],
+                          "guidance": [2.0, 3.0, 3.0], "precision": ["bf16"] * 3,
+                          "setting_s": [280.0, 231.0, 749.0], "lgclip": [0.7284, 0.7171, 0.7032]})
+    lines = report.multiscale_findings(front)
+    assert len(lines) == 1 and "70.3% against 71.7% with one scale (-1.4 points)" in lines[0]
+
+
+def test_findings_say_when_the_run_used_one_scale_and_what_self_training_added() -> None:
+    result = json.loads(report.repo_path("results/offline/lgclip.json").read_text())
+    text = "\n".join(report.lgclip_findings(result))
+    acc = result["accuracy"]
+    assert result["config"]["n_scales"] == 1 and "off in this run (one scale" in text
+    assert "with multi-scale features" not in text
+    assert f"reaches **{acc['hybrid_self_trained']:.1%}**" in text
+    assert f"{result['self_training']['pool']:,} real train images" in text
+    paper = json.loads(report.repo_path("results/offline/frontier/112px-10scales/lgclip.json").read_text())
+    paper_text = "\n".join(report.lgclip_findings(paper))
+    assert "**Multi-scale module** (10 scales)" in paper_text and "Unlabelled" not in paper_text

@@ -198,11 +198,6 @@ def test_bilinear_crops_are_one_resized_crop_per_image() -> None:
             torch.testing.assert_close(got[i], ref, rtol=0, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder() -> Any:
-    return zoo.load("image_encoder", profile="tiny")
-
-
 def test_multiscale_features_independent_of_batching_and_sharding(tiny_encoder: Any) -> None:
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 36), dtype=np.uint8)  # non-square, grey
     ref = MultiScaleEncoder(tiny_encoder, n_scales=4, seed=11, batched=True).encode_per_scale(images, batch_size=5)
@@ -224,11 +219,6 @@ def test_multiscale_features_independent_of_batching_and_sharding(tiny_encoder: 
 
 
 # ------------------------------------------------------------------------------------------- generation
-@pytest.fixture(scope="module")
-def tiny_generator() -> Any:
-    return zoo.load("generator", profile="tiny")
-
-
 def test_image_depends_only_on_its_prompt_and_seed(tiny_generator: Any) -> None:
     a, b = "a red circle", "a blue square"
     pair = tiny_generator.generate([a, b], [5, 5])

@@ -565,8 +565,9 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     if cfg.unlabeled_pool:
         with timer("self_training"):
             trained = self_training(cfg, roles, features, ev, feats, space, real, text_scores)
-        accuracy["hybrid_self_trained"] = trained.accuracy
-        ablations["self_training_fraction"] = trained.by_fraction
+        if trained.accuracy is not None:
+            accuracy["hybrid_self_trained"] = trained.accuracy
+            ablations["self_training_fraction"] = trained.by_fraction
     if cfg.ablation_guidance:
         with timer("ablation_guidance"):
             ablations["guidance_scale"] = guidance_ablation(cfg, roles, prompts.llm, features, finish, cache,
@@ -667,7 +668,7 @@ class SelfTrained:
     """The self-training step's outcome: test accuracy at the configured fraction, what the pool was, and the
     validation and test accuracy of every fraction measured."""
 
-    accuracy: float
+    accuracy: float | None  # None: skipped (``info["skipped"]`` says why)
     info: dict[str, Any]
     by_fraction: dict[str, dict[str, float]]
 
@@ -681,21 +682,26 @@ def self_training(cfg: LGCLIPConfig, roles: Roles, features: FeatureExtractor, e
     (where it may be chosen) and on the test images. The pool's labels are read only to report how right the
     pseudo-labels were."""
     train = zoo.load("dataset", cfg.dataset, cfg.profile, split="train")
-    pool = train.unlabeled_draw(cfg.unlabeled_pool, seed=cfg.seed,
-                                exclude=train.stratified_indices(cfg.real_per_class, seed=cfg.seed))
+    pool = train.subset(train.unlabeled_indices(cfg.unlabeled_pool, seed=cfg.seed,
+                                                exclude=train.stratified_indices(cfg.real_per_class, seed=cfg.seed)))
     pool_feats = features.views(pool.images, "unlabelled pool")
     llm, test = feats["llm_first"], feats[TEST]
     hybrid = ev.hybrid(cfg.hybrid_weight, llm.multi)
     scores = hybrid.decision_function(pool_feats.multi, zero_shot_text_scores(space, roles, pool_feats, cfg.seed))
+    info: dict[str, Any] = {"method": "hybrid pseudo-labels on unlabelled real TRAIN images -> logistic regression "
+                                      "on the most confident", "pool": int(len(pool)),
+                            "confident_fraction": cfg.self_training_fraction,
+                            "pseudo_label_accuracy": float(np.mean(scores.argmax(1) == pool.labels)),
+                            "hybrid_test_accuracy": float(hybrid.score(test.multi, ev.test_labels, text_scores))}
+    missing = sorted(set(range(roles.k)) - set(scores.argmax(1).tolist()))
+    if missing:  # a class the hybrid never picks cannot be learned from its pseudo-labels
+        return SelfTrained(None, {**info, "skipped": f"no pool image is pseudo-labelled as class(es) {missing}: "
+                                                     "use a larger unlabelled pool"}, {})
     measured = {}
     for frac in sorted({*cfg.ablation_self_training, cfg.self_training_fraction}):
         clf = PseudoLabelClassifier(confident_fraction=frac).fit(pool_feats.multi, scores)
         measured[str(float(frac))] = {"validation": float(clf.score(validation.features, validation.labels)),
                                       "test": float(clf.score(test.multi, ev.test_labels))}
-    info = {"method": "hybrid pseudo-labels on unlabelled real TRAIN images -> logistic regression on the most "
-                      "confident", "pool": int(len(pool)), "confident_fraction": cfg.self_training_fraction,
-            "pseudo_label_accuracy": float(np.mean(scores.argmax(1) == pool.labels)),
-            "hybrid_test_accuracy": float(hybrid.score(test.multi, ev.test_labels, text_scores))}
     return SelfTrained(measured[str(float(cfg.self_training_fraction))]["test"], info,
                        {k: v for k, v in measured.items() if float(k) in cfg.ablation_self_training})
 
