@@ -108,11 +108,15 @@ for cont in ax.containers:
 plt.tight_layout()
 plt.show()
 best_mode, best_view = prompts.stack().idxmax()
-display(Markdown(
-    f"The best combination is **{best_mode.replace('_', ' ')}, {best_view}** ({prompts.stack().max():.1%}). "
-    f"The multi-scale module changes accuracy by "
-    + ", ".join(f"{100 * (r['multiscale'] - r['single scale']):+.1f} points ({m.replace('_', ' ')})"
-                for m, r in prompts.iterrows()) + "."))
+if result["config"]["n_scales"] == 1:
+    scales_text = ("This run used one scale, so its two views are the same image and the same features; the "
+                   "next section shows a run with the paper's 10.")
+else:
+    scales_text = ("The multi-scale module changes accuracy by "
+                   + ", ".join(f"{100 * (r['multiscale'] - r['single scale']):+.1f} points ({m.replace('_', ' ')})"
+                               for m, r in prompts.iterrows()) + ".")
+best = best_mode.replace("_", " ") + ("" if result["config"]["n_scales"] == 1 else f", {best_view}")
+display(Markdown(f"The best combination is **{best}** ({prompts.stack().max():.1%}). " + scales_text))
 
 # %% [markdown]
 # ## How many scales?
