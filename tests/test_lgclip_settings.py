@@ -43,6 +43,7 @@ def test_a_field_left_none_takes_the_profile_setting_or_the_paper_one() -> None:
 def test_n_per_class_defaults_to_at_most_the_images_generated() -> None:
     assert LGCLIPConfig(n_max=10).n_per_class == 10
     assert LGCLIPConfig.quick().n_per_class == 10 and LGCLIPConfig.quick(n_per_class=None).n_per_class == 10
+    assert LGCLIPConfig.quick().unlabeled_pool == 1000 and LGCLIPConfig.quick(settings="paper").unlabeled_pool == 0
     with pytest.raises(BadInputError, match="raise n_max or lower n_per_class"):
         LGCLIPConfig(n_per_class=20, n_max=10)
     with pytest.raises(BadInputError, match="profile, paper"):

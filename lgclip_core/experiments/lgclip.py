@@ -112,8 +112,11 @@ class LGCLIPConfig:
     @classmethod
     def quick(cls, **kw: Any) -> LGCLIPConfig:
         base = dict(n_test=1000, n_per_class=10, n_max=10, lit_per_class=20, real_per_class=100,
-                    ablation_size_n_test=200, unlabeled_pool=1000)
-        return cls(**{**base, **{k: v for k, v in kw.items() if v is not None}})  # None: the preset's
+                    ablation_size_n_test=200)
+        cfg = cls(**{**base, **{k: v for k, v in kw.items() if v is not None}})  # None: the preset's
+        if kw.get("unlabeled_pool") is None:  # the settings' pool (none with the paper's), at most 1,000
+            cfg.unlabeled_pool = min(cfg.unlabeled_pool, 1000)
+        return cfg
 
     @classmethod
     def full(cls, **kw: Any) -> LGCLIPConfig:
