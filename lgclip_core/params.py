@@ -92,7 +92,6 @@ RULES: dict[str, Rule] = {
     "GUIDANCE_SCALE": Rule("float", 1.0, None, none=True, none_means=_PROFILE_SETTING),
     "SETTINGS": Rule("str", choices=lambda: ["profile", "paper"]),
     "UNLABELED_POOL": _int(0, none=True, none_means=_PROFILE_SETTING),
-    "ABLATION_GUIDANCE": Rule("floats", 1.0),
     "INPUT_SIZE": _int(16, none=True, none_means=_PROFILE_SETTING), "N_COST": _int(), "N_CLASS_MEANS": _int(),
     "IMAGE_INDEX": _int(0), "PER_CLASS": _int(), "LIT_PER_CLASS": _int(),
     "REAL_PER_CLASS": _int(10), "KSHOT_DRAWS": _int(), "ABLATION_SIZE_N_TEST": _int(),
@@ -112,7 +111,7 @@ RULES: dict[str, Rule] = {
     "N_HEATMAP_SCENES": _int(0),
 }
 # Empty lists are allowed where "none of them" is meaningful.
-_EMPTY_OK = {"MEMORY_SCENARIOS", "ABLATION_GUIDANCE"}
+_EMPTY_OK = {"MEMORY_SCENARIOS"}
 
 
 def _is_int(v: Any) -> bool:
