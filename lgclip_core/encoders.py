@@ -231,36 +231,9 @@ def compiled_package(encoder: ImageEncoder) -> Path:
     return build_directory("compiled-encoder", parts, build, info={"encoder": encoder.name}) / "encoder.pt2"
 
 
-@lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Let glibc keep freed memory for the next batch instead of returning it to the OS (once per process).
-
-    glibc gives blocks above its mmap threshold back to the OS when freed, and the next batch faults them in
-    again page by page: at 224 px a batch's inputs and activations are tens of MB, and on this project's 2-core
-    VM the page faults took ~40 % of encoding time (system time; 143 -> 201 images/s with this call). The mmap
-    threshold goes to its 32 MB maximum and freed memory is kept (trim threshold 1 GB, top pad 256 MB). A no-op
-    off glibc or with ``LGCLIP_KEEP_FREED_MEMORY=0``; returns whether it applied."""
-    import ctypes
-    import ctypes.util
-    import os
-
-    if os.environ.get("LGCLIP_KEEP_FREED_MEMORY", "1") == "0":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
-        return False
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # glibc's malloc.h
-    return all(mallopt(opt, value) == 1 for opt, value in ((m_mmap_threshold, 32 << 20),
-                                                           (m_trim_threshold, 1 << 30), (m_top_pad, 256 << 20)))
-
-
 def load_compiled(encoder: ImageEncoder) -> Any:
     """The callable of the encoder's compiled package: ``(COMPILED_BATCH, 3, s, s) -> (global, local)``."""
     import torch._inductor
-
-    keep_freed_memory()
 
     # torch's C++ toolchain probe (building and loading) warns "No CUDA runtime is found" on every CPU machine:
     # noise in a book

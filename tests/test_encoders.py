@@ -197,14 +197,3 @@ def test_folded_batchnorm_keeps_float32_features_and_brings_bf16_closer_to_them(
     cos = torch.nn.functional.cosine_similarity
     assert cos(folded_bf16, ref).mean() > cos(plain_bf16, ref).mean()  # measured on 256 images: 0.9974 vs 0.9969
 
-
-def test_keep_freed_memory_applies_on_glibc_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    import platform
-
-    from lgclip_core.encoders import keep_freed_memory
-
-    if platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's")
-    assert keep_freed_memory.__wrapped__() is True
-    monkeypatch.setenv("LGCLIP_KEEP_FREED_MEMORY", "0")
-    assert keep_freed_memory.__wrapped__() is False

@@ -141,6 +141,8 @@ def test_run_measures_guidance_on_validation_and_test(tiny_settings_run: dict[st
     assert set(r["ablations"]["guidance_scale"]) == {"1.5", "7.5"}
     for row in r["ablations"]["guidance_scale"].values():
         assert set(row) == {"validation", "test"} and all(0.0 <= v <= 1.0 for v in row.values())
+    # the run's own guidance (the tiny generator's 7.5) reuses the run's images: LGCLIP's single-view prototypes
+    assert r["ablations"]["guidance_scale"]["7.5"]["test"] == r["accuracy"]["llm_only"]
     assert r["ablations"]["n_scales"] == {"1": r["accuracy"]["lgclip"]}
     # at one scale the multi-scale view is the single one: LGCLIP is the single-view LLM prototypes
     assert r["accuracy"]["lgclip"] == r["accuracy"]["llm_only"]

@@ -96,3 +96,15 @@ def test_backends_say_which_overrides_their_loader_takes() -> None:
     assert not zoo.resolve("generator", None, "offline").accepts("sampling")  # only Stable Diffusion takes it
     with pytest.raises(BadInputError, match="fixed input size"):
         _load_encoder(LGCLIPConfig(profile="tiny", input_size=64))
+
+
+def test_keep_freed_memory_applies_on_glibc_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    from lgclip_core.zoo import keep_freed_memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert keep_freed_memory.__wrapped__() is True
+    monkeypatch.setenv("LGCLIP_KEEP_FREED_MEMORY", "0")
+    assert keep_freed_memory.__wrapped__() is False

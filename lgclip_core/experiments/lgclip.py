@@ -246,6 +246,7 @@ class TextSpace:
     text_encoder: TextEncoder
     aligner: LiTAligner | None
     info: dict[str, Any]
+    _class_text: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def embed_images(self, features: np.ndarray) -> np.ndarray:
         return features if self.aligner is None else self.aligner.embed_images(features)
@@ -255,8 +256,12 @@ class TextSpace:
         return t if self.aligner is None else self.aligner.embed_texts(t)
 
     def class_text(self, names: list[str], prompts: dict[str, list[str]]) -> np.ndarray:
-        """One L2-normalised text feature per class: the mean of its prompts' features (K, D)."""
-        return l2n(np.stack([self.embed_texts(prompts[c]).mean(0) for c in names]))
+        """One L2-normalised text feature per class: the mean of its prompts' features (K, D); computed once per
+        set of prompts (the test images and the unlabelled pool are scored against the same classes)."""
+        key = tuple((c, tuple(prompts[c])) for c in names)
+        if key not in self._class_text:
+            self._class_text[key] = l2n(np.stack([self.embed_texts(prompts[c]).mean(0) for c in names]))
+        return self._class_text[key]
 
 
 @dataclass(frozen=True)
@@ -575,7 +580,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     if cfg.ablation_guidance:
         with timer("ablation_guidance"):
             ablations["guidance_scale"] = guidance_ablation(cfg, roles, prompts.llm, features, finish, cache,
-                                                            progress, ev.classifiers, real, feats[TEST],
+                                                            progress, ev.classifiers, real, feats, sets,
                                                             roles.test.labels)
     result = build_result(cfg, proto, roles, prompts, accuracy, ablations, space, timer, t_start, cache)
     if trained is not None:  # the pool and how right its pseudo-labels were
@@ -648,20 +653,25 @@ def _real_references(cfg: LGCLIPConfig, train: RealTrain, classifiers: Classifie
 
 def guidance_ablation(cfg: LGCLIPConfig, roles: Roles, llm: dict[str, list[str]], features: FeatureExtractor,
                       finish: Callable[[np.ndarray], np.ndarray], cache: ArtifactCache, progress: bool,
-                      classifiers: ClassifierFactory, validation: RealTrain, test: FeatureSet,
-                      test_labels: np.ndarray) -> dict[str, dict[str, float]]:
+                      classifiers: ClassifierFactory, validation: RealTrain, feats: dict[str, FeatureSet],
+                      sets: dict[str, GeneratedSet], test_labels: np.ndarray) -> dict[str, dict[str, float]]:
     """Step: LGCLIP's prototypes (first LLM description, images 0..N-1 of each class) rendered at each guidance
     scale of ``cfg.ablation_guidance``, scored on the validation images (real TRAIN, held out from the test
-    set: where a guidance scale may be chosen) and on the test images, both at the single view."""
+    set: where a guidance scale may be chosen) and on the test images, both at the single view. The run's own
+    guidance reuses the run's images."""
     n, k = cfg.n_per_class, roles.k
     prompts = [p for row in prompt_sets(roles.names, llm, n)["llm_first"] for p in row]
     seeds, labels = np.tile(np.arange(n), k), np.repeat(np.arange(k), n)
-    out = {}
+    out, test = {}, feats[TEST]
     for g in cfg.ablation_guidance:
-        generator = roles.generator.with_sampling(guidance_scale=g)
-        images = finish(generate_images(generator, prompts, seeds.tolist(), cache=cache, chunk=n,
-                                        progress=progress))
-        clf = classifiers().fit(features.single(images, f"features guidance {g}"), labels)
+        if float(g) == roles.generator.guidance_scale:
+            gen_feats = feats["llm_first"].single[sets["llm_first"].first(n)]
+        else:
+            generator = roles.generator.with_sampling(guidance_scale=g)
+            images = finish(generate_images(generator, prompts, seeds.tolist(), cache=cache, chunk=n,
+                                            progress=progress))
+            gen_feats = features.single(images, f"features guidance {g}")
+        clf = classifiers().fit(gen_feats, labels)
         out[str(float(g))] = {"validation": float(clf.score(validation.features, validation.labels)),
                               "test": float(clf.score(test.single, test_labels))}
     return out
