@@ -169,3 +169,31 @@ def test_the_runs_guidance_reaches_the_generator_and_its_manifest(tmp_path: Path
     proto = protocols.resolve(None, "lgclip", "tiny")
     assert load_generator(LGCLIPConfig(profile="tiny", guidance_scale=1.5), proto).guidance_scale == 1.5
     assert load_generator(LGCLIPConfig(profile="tiny"), proto).guidance_scale == 7.5  # the backend's own
+
+
+def test_another_input_size_is_cached_as_the_eager_run_it_is(tmp_cache: ArtifactCache,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiled encoder runs other sizes eager: their cache key must not be the one a compiled encoder of that
+    size writes (its features differ in the last bits)."""
+    from lgclip_core.experiments import lgclip as experiment
+
+    class Compiled:
+        input_size, feature_dim = 32, 4
+
+        def config(self) -> dict[str, Any]:
+            return {"name": "stub", "input_size": self.input_size, "backend": "inductor"}
+
+        def encode(self, images: np.ndarray, resize: str = "squash", size: int | None = None) -> np.ndarray:
+            return np.ones((len(images), 4), np.float32)
+
+    keys: list[dict[str, Any]] = []
+    real = experiment.cached_features
+    monkeypatch.setattr(experiment, "cached_features", lambda cache, what, *a, **kw: keys.append(what["encoder"])
+                        or real(cache, what, *a, **kw))
+    enc = Compiled()
+    fx = FeatureExtractor(enc, MultiScaleEncoder(enc, 1), "squash", tmp_cache, progress=False)
+    images = np.zeros((3, 8, 8), np.uint8)
+    fx.single(images, "own size", size=32)
+    fx.single(images, "other size", size=64)
+    assert keys[0] == enc.config()  # its own size: the compiled package, the run's usual key
+    assert keys[1] == {"name": "stub", "input_size": 64, "backend": "eager"}

@@ -208,8 +208,12 @@ class FeatureExtractor:
     progress: bool = True
 
     def single(self, images: Any, desc: str, size: int | None = None) -> np.ndarray:
-        """(N, D); ``size``: another input resolution for this call only (the encoder is never changed)."""
-        config = self.encoder.config() if size is None else {**self.encoder.config(), "input_size": int(size)}
+        """(N, D); ``size``: another input resolution for this call only (the encoder is never changed). A
+        compiled encoder runs other sizes eager, and the cache key says so: an encoder built for that size would
+        run its compiled package, whose features differ in the last bits."""
+        config = self.encoder.config()
+        if size is not None and int(size) != self.encoder.input_size:
+            config = {**config, "input_size": int(size), **({"backend": "eager"} if "backend" in config else {})}
         return cached_features(self.cache, {"kind": "global", "encoder": config, "resize": self.resize}, images,
                                partial(self._encode_single, size=size), progress=self.progress, desc=desc)
 
