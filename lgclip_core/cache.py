@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from .errors import CacheNotWritableError, IntegrityError, MissingAssetError
 
@@ -223,13 +223,7 @@ class ArtifactCache:
         t0 = time.perf_counter()
         value = build()
         arrays = {k: np.ascontiguousarray(v) for k, v in value.items()}
-        fd, tmp = tempfile.mkstemp(suffix=".safetensors")
-        os.close(fd)
-        try:
-            save_file(arrays, tmp)
-            data = Path(tmp).read_bytes()
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        data = save(arrays)  # the file's bytes, written once by _write (atomic)
         self._write(kind, key, "safetensors", data, parts, time.perf_counter() - t0)
         return arrays
 

@@ -9,6 +9,7 @@ import torch
 
 from lgclip_core import zoo
 from lgclip_core.cache import ArtifactCache, sha256_file
+from lgclip_core.errors import BadInputError
 from lgclip_core.prompts import (
     ASPECTS,
     LLMWriter,
@@ -157,6 +158,38 @@ def test_batched_sampling_draws_what_transformers_sampling_draws(tiny_writer: LL
         ref = w.model.generate(**enc, do_sample=True, temperature=w.temperature, top_p=w.top_p, top_k=0,
                                max_new_tokens=8, pad_token_id=tok.pad_token_id, eos_token_id=eos)
         assert got == tok.batch_decode(ref[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+@pytest.mark.slow
+def test_sample_chats_draws_each_text_from_its_own_seed(tiny_writer: LLMWriter) -> None:
+    """A text's sample depends on its seed, not on the texts that share its batch (nor on the batch size)."""
+    w = tiny_writer
+    chats = [w.chat_text(c) for c in ("bag", "ankle boot", "t-shirt", "sandal")]  # prompts of different lengths
+    seeds = [3, 4, 5, 6]
+    together = w.sample_chats(chats, seeds, max_new_tokens=8)
+    assert len(together) == 4
+    assert [w.sample_chats([c], [s], max_new_tokens=8)[0] for c, s in zip(chats, seeds, strict=True)] == together
+    small = LLMWriter(w.name, w.model, w.tokenizer, w.source, max_new_tokens=16, batch_rows=3)
+    assert small.sample_chats(chats, seeds, max_new_tokens=8) == together  # 3 + 1 rows: the same draws
+    assert w.sample_chats(chats[:1], [99], max_new_tokens=8) != together[:1]
+    with pytest.raises(BadInputError, match="one seed per text"):
+        w.sample_chats(chats, seeds[:2])
+
+
+def test_nucleus_is_transformers_top_p() -> None:
+    """The top-k shortcut keeps exactly the tokens transformers' TopPLogitsWarper keeps, also for a row whose
+    nucleus is wider than the candidates (a flat distribution: the full sort)."""
+    from transformers import TopPLogitsWarper
+
+    from lgclip_core.prompts import _nucleus
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 5000, generator=gen) * torch.tensor([[8.0], [4.0], [2.0], [1.0], [0.1], [0.01]])
+    for top_p in (0.5, 0.95):
+        ref = torch.isfinite(TopPLogitsWarper(top_p=top_p)(None, logits.clone()))
+        ours = _nucleus(logits, top_p, candidates=256)
+        assert torch.equal(ours, ref)
+        assert int(ours[-1].sum()) > 256  # the flat row took the full-sort path
 
 
 @pytest.mark.slow

@@ -192,6 +192,32 @@ def test_training_reduces_loss_and_is_deterministic(tiny_joint: JointSpace,
     assert not np.array_equal(scores, scores3)
 
 
+def test_bf16_training_uses_a_twin_and_evaluates_in_fp32(tiny_joint: JointSpace,
+                                                         tiny_data: tuple[FeatureSet, list[str]]) -> None:
+    """``TrainConfig(precision="bf16")`` trains through a bf16 copy of the text tower; the frozen tower stays
+    fp32, the model is back on it after training (also after an error) and the run is deterministic."""
+    data, names = tiny_data
+    cfg = TrainConfig(epochs=4, batch_size=8, lr=5e-3, warmup_epochs=0, precision="bf16")
+    tower = tiny_joint.text_encoder
+    dtype = next(tower.parameters()).dtype
+
+    def run() -> tuple[list[float], np.ndarray]:
+        model = T2IPAL(tiny_joint, names, T2IPALConfig(), seed=0)
+        res = train(model, data, cfg, seed=0, progress=False)
+        assert model.prompts.tower_precision == "fp32"
+        return res.epoch_losses, predict(model, data)
+
+    losses, scores = run()
+    assert losses[-1] < losses[0] and np.isfinite(scores).all()
+    assert run()[0] == losses
+    twin = tiny_joint.text_tower("bf16")
+    assert twin is tiny_joint.text_tower("bf16") and twin is not tower
+    assert next(twin.parameters()).dtype == torch.bfloat16 and next(tower.parameters()).dtype == dtype
+    assert not any(k.startswith("_twins") for k in tiny_joint.state_dict())
+    with pytest.raises(Exception, match="fp32"):
+        tiny_joint.text_tower("fp16")
+
+
 # ------------------------------------------------------------------------------------- paper datasets
 def _jpeg(path: Path, value: int) -> None:
     from PIL import Image

@@ -97,6 +97,7 @@ class HeatmapExamples(TypedDict):
 # keep T2I-PAL > TaI > zero-shot (results/offline/t2ipal.json). Scenes compose several small renders, so each
 # render's fidelity counts more than for a class prototype.
 OFFLINE_GENERATOR_STEPS = 12
+TRAIN_PRECISION_ENV = "LGCLIP_TRAIN_PRECISION"
 
 
 @dataclass
@@ -127,6 +128,9 @@ class Settings:
     generator_steps: int | None = None
     protocol: str | None = None  # "authors" | "clean"; None: the profile's default (protocols.default_protocol)
     backbone: str | None = None  # image + text towers (zoo name); None: see ``backbone_for``
+    # the text tower's weights while prompts train: "auto" (None) = bf16 where the hardware has native bf16
+    # (precision.resolve_precision, $LGCLIP_TRAIN_PRECISION); prompts are evaluated in fp32 either way
+    train_precision: str | None = None
 
     @classmethod
     def sized(cls, quick: bool = False, **kw: Any) -> Settings:
@@ -398,6 +402,7 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     """(model, record) for ``method`` trained with ``seed``; the learned tensors are cached."""
     import torch
 
+    from ..precision import resolve_precision
     from ..t2ipal.model import METHODS, T2IPAL, configure
     from ..t2ipal.trainer import train, train_config
 
@@ -407,7 +412,8 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     proto = prep.protocol or s.active_protocol
     mcfg = configure(METHODS[method], proto, prep.dataset_name)
     model = T2IPAL(prep.joint, prep.classnames, mcfg, seed=seed)
-    tcfg = train_config(proto, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, loss=s.loss)
+    tcfg = train_config(proto, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, loss=s.loss,
+                        precision=resolve_precision(s.train_precision, env=TRAIN_PRECISION_ENV))
     if not model.trainable_parameters():
         return model, TrainRecord(epoch_losses=[], step_losses=[], train_seconds=0.0, n_train=0)
     data_kind = "text" if method in TEXT_TRAINED else "images"
@@ -491,6 +497,8 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
     """Every method x seed on the same data and test scenes; writes ``out/t2ipal.json`` when ``out`` is given."""
     from tqdm.auto import tqdm
 
+    from ..precision import resolve_precision
+
     t_start = time.perf_counter()
     timer = Timer()
     cache = default_cache()
@@ -510,6 +518,7 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
     results["manifest"] = {"models": prep.models, "seeds": list(range(settings.seeds)),
                            "data_seed": settings.data_seed, "test_seed": settings.test_seed,
                            "cache": cache.manifest(), "timings_s": results["timings_s"],
+                           "train_precision": resolve_precision(settings.train_precision, env=TRAIN_PRECISION_ENV),
                            "environment": environment(), "settings": asdict(settings),
                            "protocol": prep.protocol.active()}
     if settings.profile == "paper-shapes":  # random weights: costs and memory per role, never mAP
@@ -596,6 +605,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "profile's, protocols.default_protocol; the differences: lgclip_core/protocols.py)")
     p.add_argument("--backbone", default=None,
                    help="zoo name of the image + text towers (default: the profile's; paper: the paper's CLIP RN50)")
+    p.add_argument("--train-precision", default=None, choices=["auto", "fp32", "bf16"],
+                   help="the text tower's weights while prompts train (default auto: bf16 where the hardware has "
+                        "native bf16; $LGCLIP_TRAIN_PRECISION); prompts are evaluated in fp32")
     p.add_argument("--out", required=True, help="output directory (writes OUT/t2ipal.json)")
 
 
@@ -607,6 +619,7 @@ def run(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = {"profile": args.profile, "dataset": args.dataset, "seeds": args.seeds,
                           "methods": [m.strip() for m in args.methods.split(",") if m.strip()], "loss": args.loss,
                           "data_root": args.data_root, "backbone": args.backbone,
+                          "train_precision": args.train_precision,
                           "protocol": args.protocol or protocols.default_protocol(args.profile, "t2ipal")}
     if args.profile == "paper" and not args.dataset:
         raise BadInputError("the paper profile needs --dataset voc2007, coco or nus-wide")

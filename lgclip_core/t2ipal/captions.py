@@ -117,6 +117,7 @@ def template_captions(vocab: ClassVocabulary, n: int, seed: int, min_items: int 
 
 
 CAPTION_SYSTEM = "You write short captions for photos. Answer with exactly one plain sentence."
+CAPTION_TOKENS = 40  # a one-sentence caption's budget
 
 
 def _caption_requests(vocab: ClassVocabulary, n: int, seed: int, max_items: int) -> list[list[int]]:
@@ -126,38 +127,33 @@ def _caption_requests(vocab: ClassVocabulary, n: int, seed: int, max_items: int)
                                               replace=False)) for _ in range(n)]
 
 
-def llm_captions(writer: Any, vocab: ClassVocabulary, n: int, seed: int, max_items: int = 4, batch_size: int = 32,
-                 cache: ArtifactCache | None = None, progress: bool = False) -> list[str]:
-    """``n`` one-sentence captions from a chat LLM (``writer`` = a ``prompts.LLMWriter``: its model and
-    tokenizer), each asked to describe a photo showing a seeded random set of 1..4 items. Cached per batch."""
-    import torch
+def llm_captions(writer: Any, vocab: ClassVocabulary, n: int, seed: int, max_items: int = 4,
+                 batch_size: int | None = None, cache: ArtifactCache | None = None,
+                 progress: bool = False) -> list[str]:
+    """``n`` one-sentence captions from a chat LLM (``writer`` = a ``prompts.LLMWriter``), each asked to describe a
+    photo showing a seeded random set of 1..4 items. Caption i is sampled with its own seed (``seed``, i), so it
+    does not depend on the batch it is decoded in; ``batch_size`` (default the writer's ``batch_rows``) captions
+    are decoded together and cached together, so an interrupted run resumes at the batch where it stopped."""
     from tqdm.auto import tqdm
 
     cache = cache or default_cache()
     requests = _caption_requests(vocab, n, seed, max_items)
-    tok, model = writer.tokenizer, writer.model
-    tok.padding_side = "left"
+    size = int(batch_size or writer.batch_rows)
     out: list[str] = []
-    starts = range(0, n, batch_size)
-    for b in tqdm(starts, desc=f"captions ({writer.name})", disable=not progress, leave=False):
+    for b in tqdm(range(0, n, size), desc=f"captions ({writer.name})", disable=not progress, leave=False):
         asks = [_join([f"{_article(vocab.classnames[c])} {vocab.classnames[c]}" for c in req])
-                for req in requests[b:b + batch_size]]
+                for req in requests[b:b + size]]
+        seeds = [seed * 1_000_003 + i for i in range(b, b + len(asks))]
 
-        def build(asks: list[str] = asks, b: int = b) -> list[str]:
-            texts = [tok.apply_chat_template(
+        def build(asks: list[str] = asks, seeds: list[int] = seeds) -> list[str]:
+            chats = [writer.tokenizer.apply_chat_template(
                 [{"role": "system", "content": CAPTION_SYSTEM},
                  {"role": "user", "content": f"Write a one-sentence caption for a photo that shows {a}."}],
                 add_generation_prompt=True, tokenize=False) for a in asks]
-            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(writer.device)
-            with torch.random.fork_rng(), torch.inference_mode():
-                torch.manual_seed(seed * 1_000_003 + b)
-                gen = model.generate(**enc, do_sample=True, temperature=0.7, top_p=0.95, top_k=0,
-                                     max_new_tokens=40, pad_token_id=tok.pad_token_id)
-            raw = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            return [_first_sentence(r) for r in raw]
+            return [_first_sentence(r) for r in writer.sample_chats(chats, seeds, max_new_tokens=CAPTION_TOKENS)]
 
-        parts = {"writer": writer.config(), "system": CAPTION_SYSTEM, "asks": asks, "seed": seed, "batch": b,
-                 "version": 1}
+        parts = {"writer": writer.config(), "system": CAPTION_SYSTEM, "asks": asks, "seeds": seeds,
+                 "max_new_tokens": CAPTION_TOKENS, "version": 2}
         out.extend(cache.json("captions", parts, build))
     return out
 

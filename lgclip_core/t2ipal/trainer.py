@@ -48,6 +48,7 @@ class TrainConfig:
     margin: float = 1.0
     branch_loss: str = "mean_of_branches"  # or "per_branch" (TaI-DPT)
     pair_reduction: str = "mean"  # ranking loss over an image's pairs: "mean" (ours) or "sum" (TaI-DPT)
+    precision: str = "fp32"  # the text tower's weights while training ("bf16": JointSpace.text_tower's twin)
 
 
 BRANCH_LOSSES = ("mean_of_branches", "per_branch")
@@ -145,6 +146,19 @@ def train(model: T2IPAL, data: FeatureSet, config: TrainConfig | None = None, se
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, warmup, total, cfg.warmup_lr_factor))
     t0 = time.perf_counter()
     model.train()
+    model.prompts.tower_precision = cfg.precision
+    try:
+        _epochs(model, data, cfg, opt, sched, gen, result, scale, progress, desc)
+    finally:
+        model.prompts.tower_precision = "fp32"
+    model.eval()
+    result.seconds = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _epochs(model: T2IPAL, data: FeatureSet, cfg: TrainConfig, opt: torch.optim.Optimizer, sched: Any,
+            gen: torch.Generator, result: TrainResult, scale: float, progress: bool, desc: str) -> None:
+    n = len(data)
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
     for _ in bar:
         perm = torch.randperm(n, generator=gen).numpy()
@@ -161,9 +175,6 @@ def train(model: T2IPAL, data: FeatureSet, config: TrainConfig | None = None, se
         result.step_losses.extend(losses)
         result.epoch_losses.append(float(np.mean(losses)))
         bar.set_postfix(loss=f"{result.epoch_losses[-1]:.4f}")
-    model.eval()
-    result.seconds = round(time.perf_counter() - t0, 2)
-    return result
 
 
 @torch.no_grad()
