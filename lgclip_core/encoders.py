@@ -8,6 +8,7 @@ expose their input-embedding layer so that prompt learners can feed learned cont
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Sequence
@@ -130,6 +131,8 @@ class ImageEncoder(nn.Module):
             cfg["precision"] = self.precision
         if self.backend != "eager":  # compiled kernels round differently from eager ones (cosine > 0.999)
             cfg["backend"] = self.backend
+            if self.__dict__.get("_extra_sizes"):
+                cfg["compiled_sizes"] = sorted(self.__dict__["_extra_sizes"])
         return cfg
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,22 +141,42 @@ class ImageEncoder(nn.Module):
         The "inductor" backend runs an AOTInductor package with frozen weights (``compiled_package``: built once
         per machine, loaded in a fraction of a second by every later process) for the encoder's own input size
         and ``COMPILED_BATCH`` images: inputs run as chunks of that size, the last one padded by repeating its
-        final image. Other sizes (e.g. the input-size ablation's few images) run eager. A row's features do not
-        depend on the chunk it falls in (tests/test_encoders.py)."""
-        if self.backend == "eager" or tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+        final image. Other sizes run eager (e.g. the input-size ablation's few images) unless
+        ``with_compiled_size`` named them. A row's features do not depend on the chunk it falls in
+        (tests/test_encoders.py)."""
+        h, w = x.shape[-2:]
+        if self.backend == "eager" or h != w or int(h) not in self.compiled_sizes:
             return self._autocast_features(x)
-        if getattr(self, "_compiled", None) is None:
-            self._compiled = load_compiled(self)
+        packages = self.__dict__.setdefault("_compiled", {})
+        if int(h) not in packages:
+            packages[int(h)] = load_compiled(self, int(h))
+        run = packages[int(h)]
         b, gs, locs = self.COMPILED_BATCH, [], []
         for i in range(0, len(x), b):
             chunk = x[i:i + b]
             n = len(chunk)
             if n < b:
                 chunk = torch.cat([chunk, chunk[-1:].expand(b - n, *chunk.shape[1:])])
-            g, loc = self._compiled(chunk.contiguous(memory_format=torch.channels_last))
+            g, loc = run(chunk.contiguous(memory_format=torch.channels_last))
             gs.append(g[:n].clone())
             locs.append(loc[:n].clone())
         return torch.cat(gs), torch.cat(locs)
+
+    @property
+    def compiled_sizes(self) -> set[int]:
+        """Input sizes the "inductor" backend runs compiled: the encoder's own and ``with_compiled_size``'s."""
+        return {int(self.input_size), *self.__dict__.get("_extra_sizes", ())}
+
+    def with_compiled_size(self, size: int) -> ImageEncoder:
+        """This encoder (same weights; this one is left as it is) running inputs of ``size`` px compiled too: a
+        package per machine and size, ~20 s once, then loaded; an encoder loaded at that size shares it.
+
+        For a run that encodes thousands of images at another size (T2I-PAL's 224-px scenes of 112-px items:
+        5x eager's speed). Its features at that size differ from eager ones by rounding (cosine > 0.999), so
+        its ``config`` names the sizes and caches key them apart."""
+        twin = copy.copy(self)  # shares parameters and loaded packages; its own set of sizes
+        twin.__dict__["_extra_sizes"] = {*self.__dict__.get("_extra_sizes", ()), int(size)} - {self.input_size}
+        return twin
 
     def _autocast_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
@@ -198,7 +221,7 @@ class _FeaturesGraph(nn.Module):
         return self.encoder._autocast_features(x)
 
 
-def compiled_package(encoder: ImageEncoder) -> Path:
+def compiled_package(encoder: ImageEncoder, size: int | None = None) -> Path:
     """The encoder's AOTInductor package (``encoder.pt2``), built on a miss into the model cache.
 
     Why a package and not ``torch.compile``: freezing the weights lets inductor pre-pack every convolution for
@@ -206,15 +229,18 @@ def compiled_package(encoder: ImageEncoder) -> Path:
     cache, so ``torch.compile`` would pay ~15 s per process; the package costs one build (~20 s) per machine
     and a fraction of a second per process. The key holds what the generated code depends on: the encoder's
     config (weights, size, precision, folded BatchNorm), the batch, torch's version and the CPU's instruction
-    set. The folder is written atomically with SHA-256s of its files (a damaged package is rebuilt)."""
+    set. The folder is written atomically with SHA-256s of its files (a damaged package is rebuilt).
+    ``size`` (default the encoder's input size) is the graph's input size; the key names it as the input size,
+    so an encoder loaded at that size finds the same package."""
     from .tokenizers import build_directory
 
-    parts = {"encoder": encoder.config(), "batch": encoder.COMPILED_BATCH, "torch": torch.__version__,
+    s = int(size or encoder.input_size)
+    graph = {k: v for k, v in encoder.config().items() if k != "compiled_sizes"}
+    parts = {"encoder": {**graph, "input_size": s}, "batch": encoder.COMPILED_BATCH, "torch": torch.__version__,
              "device": encoder.device.type, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
              "freezing": True}
 
     def build(out: Path) -> None:
-        s = encoder.input_size
         with torch.inference_mode(False), torch.no_grad():
             example = torch.zeros(encoder.COMPILED_BATCH, 3, s, s, device=encoder.device)
             program = torch.export.export(_FeaturesGraph(encoder).eval(),
@@ -231,14 +257,14 @@ def compiled_package(encoder: ImageEncoder) -> Path:
     return build_directory("compiled-encoder", parts, build, info={"encoder": encoder.name}) / "encoder.pt2"
 
 
-def load_compiled(encoder: ImageEncoder) -> Any:
+def load_compiled(encoder: ImageEncoder, size: int | None = None) -> Any:
     """The callable of the encoder's compiled package: ``(COMPILED_BATCH, 3, s, s) -> (global, local)``."""
     import torch._inductor
 
     # torch's C++ toolchain probe (building and loading) warns "No CUDA runtime is found" on every CPU machine:
     # noise in a book
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-    return torch._inductor.aoti_load_package(str(compiled_package(encoder)))
+    return torch._inductor.aoti_load_package(str(compiled_package(encoder, size)))
 
 
 # ------------------------------------------------------------------------------------ EfficientNet-Lite

@@ -167,8 +167,20 @@ def test_compiled_backend_matches_eager_whatever_the_chunking_and_is_named_in_th
     assert not np.array_equal(a, b)  # the compiled kernels really ran
     chunked = np.concatenate([compiled.encode(real[i:i + 9], batch_size=9) for i in range(0, len(real), 9)])
     np.testing.assert_array_equal(chunked, b)  # padding and chunk position never change a row's features
-    # another input size runs eager (no compilation for a few images)
+    # another input size runs eager (no compilation for a few images) unless with_compiled_size names it
     np.testing.assert_array_equal(compiled.encode(real[:3], size=56), eager.encode(real[:3], size=56))
+    at56 = compiled.with_compiled_size(56)
+    assert at56.config()["compiled_sizes"] == [56] and "compiled_sizes" not in compiled.config()
+    assert at56.compiled_sizes == {56, compiled.input_size} and compiled.compiled_sizes == {compiled.input_size}
+    small = at56.encode(real[:3], size=56)
+    assert not np.array_equal(small, eager.encode(real[:3], size=56))  # compiled kernels ran
+    assert (small * eager.encode(real[:3], size=56)).sum(1).min() > 0.998
+    np.testing.assert_array_equal(at56.encode(real), b)  # its own size: the same package as before
+    from lgclip_core.encoders import EfficientNetLiteEncoder as Lite
+    from lgclip_core.encoders import compiled_package as package_of
+
+    loaded56 = Lite(0, precision="bf16", backend="inductor", input_size=56)  # an encoder loaded at 56 px
+    assert package_of(loaded56) == package_of(at56, 56)  # shares the package
     # the package is built once per machine: a new encoder (a new process's) loads it, it is not rebuilt
     from lgclip_core.encoders import compiled_package
 
