@@ -216,6 +216,14 @@ def test_bf16_training_uses_a_twin_and_evaluates_in_fp32(tiny_joint: JointSpace,
     assert not any(k.startswith("_twins") for k in tiny_joint.state_dict())
     with pytest.raises(Exception, match="fp32"):
         tiny_joint.text_tower("fp16")
+    model = T2IPAL(tiny_joint, names, T2IPALConfig(), seed=0)
+    with pytest.raises(Exception, match="fp32"):  # refused before the first step
+        train(model, data, TrainConfig(epochs=1, precision="fp16"), progress=False)
+    assert model.prompts.tower_precision == "fp32"
+    with pytest.raises(RuntimeError), model.prompts.tower("bf16"):
+        assert model.prompts.tower_precision == "bf16"
+        raise RuntimeError("a failing step")
+    assert model.prompts.tower_precision == "fp32"  # back on the frozen tower after an error
 
 
 # ------------------------------------------------------------------------------------- paper datasets

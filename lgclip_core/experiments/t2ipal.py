@@ -143,6 +143,13 @@ class Settings:
         return protocols.resolve(self.protocol, "t2ipal", self.profile)
 
     @property
+    def resolved_train_precision(self) -> str:
+        """``train_precision`` with "auto" / None resolved for this machine ("bf16" or "fp32")."""
+        from ..precision import resolve_precision
+
+        return resolve_precision(self.train_precision, env=TRAIN_PRECISION_ENV)
+
+    @property
     def composed(self) -> bool:
         """Offline / tiny generators render one item per prompt: compose scenes. SD renders whole captions."""
         return self.profile not in ("paper", "paper-shapes") if self.compose is None else bool(self.compose)
@@ -406,7 +413,6 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     """(model, record) for ``method`` trained with ``seed``; the learned tensors are cached."""
     import torch
 
-    from ..precision import resolve_precision
     from ..t2ipal.model import METHODS, T2IPAL, configure
     from ..t2ipal.trainer import train, train_config
 
@@ -417,7 +423,7 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
     mcfg = configure(METHODS[method], proto, prep.dataset_name)
     model = T2IPAL(prep.joint, prep.classnames, mcfg, seed=seed)
     tcfg = train_config(proto, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, loss=s.loss,
-                        precision=resolve_precision(s.train_precision, env=TRAIN_PRECISION_ENV))
+                        precision=s.resolved_train_precision)
     if not model.trainable_parameters():
         return model, TrainRecord(epoch_losses=[], step_losses=[], train_seconds=0.0, n_train=0)
     data_kind = "text" if method in TEXT_TRAINED else "images"
@@ -501,8 +507,6 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
     """Every method x seed on the same data and test scenes; writes ``out/t2ipal.json`` when ``out`` is given."""
     from tqdm.auto import tqdm
 
-    from ..precision import resolve_precision
-
     t_start = time.perf_counter()
     timer = Timer()
     cache = default_cache()
@@ -522,7 +526,7 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
     results["manifest"] = {"models": prep.models, "seeds": list(range(settings.seeds)),
                            "data_seed": settings.data_seed, "test_seed": settings.test_seed,
                            "cache": cache.manifest(), "timings_s": results["timings_s"],
-                           "train_precision": resolve_precision(settings.train_precision, env=TRAIN_PRECISION_ENV),
+                           "train_precision": settings.resolved_train_precision,
                            "environment": environment(), "settings": asdict(settings),
                            "protocol": prep.protocol.active()}
     if settings.profile == "paper-shapes":  # random weights: costs and memory per role, never mAP

@@ -146,35 +146,26 @@ def train(model: T2IPAL, data: FeatureSet, config: TrainConfig | None = None, se
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, warmup, total, cfg.warmup_lr_factor))
     t0 = time.perf_counter()
     model.train()
-    model.prompts.tower_precision = cfg.precision
-    try:
-        _epochs(model, data, cfg, opt, sched, gen, result, scale, progress, desc)
-    finally:
-        model.prompts.tower_precision = "fp32"
+    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
+    with model.prompts.tower(cfg.precision):
+        for _ in bar:
+            perm = torch.randperm(n, generator=gen).numpy()
+            losses = []
+            for i in range(0, n, cfg.batch_size):
+                g, loc, m, y = data.batch(perm[i:i + cfg.batch_size])
+                logits, parts = model(g, loc, m, return_parts=True, source=data.source)
+                loss = training_loss(logits, parts, y.to(logits.device), cfg, scale)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+            result.step_losses.extend(losses)
+            result.epoch_losses.append(float(np.mean(losses)))
+            bar.set_postfix(loss=f"{result.epoch_losses[-1]:.4f}")
     model.eval()
     result.seconds = round(time.perf_counter() - t0, 2)
     return result
-
-
-def _epochs(model: T2IPAL, data: FeatureSet, cfg: TrainConfig, opt: torch.optim.Optimizer, sched: Any,
-            gen: torch.Generator, result: TrainResult, scale: float, progress: bool, desc: str) -> None:
-    n = len(data)
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
-    for _ in bar:
-        perm = torch.randperm(n, generator=gen).numpy()
-        losses = []
-        for i in range(0, n, cfg.batch_size):
-            g, loc, m, y = data.batch(perm[i:i + cfg.batch_size])
-            logits, parts = model(g, loc, m, return_parts=True, source=data.source)
-            loss = training_loss(logits, parts, y.to(logits.device), cfg, scale)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-        result.step_losses.extend(losses)
-        result.epoch_losses.append(float(np.mean(losses)))
-        bar.set_postfix(loss=f"{result.epoch_losses[-1]:.4f}")
 
 
 @torch.no_grad()
