@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "measure chapter 07's costs (size, memory, speed, multi-scale, generation)"),
     "reproduce": ("lgclip_core.experiments", "reproduce a paper: `lgclip reproduce lgclip|t2ipal ...`"),
     "assignments": ("lgclip_core.book.assignments", "course assignments on nbgrader: release, grade a class"),
+    "hub-fixture": ("lgclip_core.hub_fixture", "write a local hub (pinned snapshots, random weights) to test the "
+                                               "paper profile offline"),
 }
 
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .errors import BadInputError, MissingAssetError
 from .precision import resolve_backend, resolve_precision
-from .zoo import PACKAGE_DIR, asset_path
+from .zoo import PACKAGE_DIR, HubModel, asset_path, from_hub
 
 Images = np.ndarray | Sequence[np.ndarray]
 
@@ -371,41 +371,71 @@ class _DropRandomInitWarning(logging.Filter):
         return "No pretrained weights loaded" not in record.getMessage()
 
 
-def create_open_clip(arch: str, pretrained: str | None, device: str = "cpu") -> nn.Module:
-    """``open_clip.create_model``; with ``pretrained=None`` the random init is deliberate (tiny profile,
-    architecture costs), so open_clip's warning about it is not shown."""
+def openai_quick_gelu(arch: str, pretrained: str | None) -> bool:
+    """Whether ``arch``'s weights ``pretrained`` were trained with QuickGELU (every openai tag). open_clip 3.x builds
+    the plain config names (``ViT-B-32``) with GELU and only warns on a mismatch, so the flag must be passed."""
     import open_clip
 
+    cfg = open_clip.get_pretrained_cfg(arch, pretrained) if pretrained else {}
+    return bool(cfg.get("quick_gelu", False))
+
+
+def create_open_clip(arch: str, pretrained: str | None, device: str = "cpu", hub: HubModel | None = None,
+                     name: str | None = None) -> nn.Module:
+    """``open_clip.create_model`` with the tag's activation (QuickGELU for openai). A tag with a pinned ``hub``
+    model downloads the file open_clip itself would (``download_pretrained_from_hf``, safetensors first) at the
+    pinned commit, through ``zoo.from_hub``. ``pretrained=None``: a deliberate random init (tiny profile,
+    architecture costs), so open_clip's warning about it is not shown."""
+    import open_clip
+    from open_clip.pretrained import download_pretrained_from_hf
+
+    quick_gelu = openai_quick_gelu(arch, pretrained)
+    weights = pretrained
+    if pretrained and hub is not None:
+        weights = from_hub("image_encoder", name or f"clip-{arch.lower()}", hub,
+                           lambda repo, kw: download_pretrained_from_hf(repo, filename=hub.filename or None, **kw))
     quiet = _DropRandomInitWarning()
     logging.getLogger().addFilter(quiet)
     try:
-        return open_clip.create_model(arch, pretrained=pretrained, device=device)
+        return open_clip.create_model(arch, pretrained=weights, device=device, force_quick_gelu=quick_gelu)
     finally:
         logging.getLogger().removeFilter(quiet)
 
 
+def uses_quick_gelu(model: nn.Module) -> bool:
+    """Whether every MLP activation of ``model``'s transformers is QuickGELU (a check on the built model)."""
+    from open_clip.transformer import QuickGELU
+
+    acts = [m for name, m in model.named_modules() if name.endswith("mlp.gelu")]
+    return bool(acts) and all(isinstance(m, QuickGELU) for m in acts)
+
+
 @lru_cache(maxsize=4)
-def _open_clip_model(arch: str, pretrained: str | None) -> nn.Module:
+def _open_clip_model(arch: str, pretrained: str | None, hub: HubModel | None = None) -> nn.Module:
     """One CLIP model per (arch, weights), shared by the image and text roles."""
     import open_clip
 
     if arch == "tiny":
         open_clip.add_model_config(PACKAGE_DIR / "assets" / "open_clip" / "tiny.json")
         torch.manual_seed(0)
-    model = create_open_clip(arch, pretrained, "cuda" if torch.cuda.is_available() else "cpu")
+    model = create_open_clip(arch, pretrained, "cuda" if torch.cuda.is_available() else "cpu", hub=hub)
     model.eval()
     return model
+
+
+def _clip_revision(pretrained: str | None, hub: HubModel | None) -> str:
+    return f"{hub.repo_id}@{hub.revision}" if hub is not None and pretrained else str(pretrained)
 
 
 class OpenCLIPImageEncoder(ImageEncoder):
     """An open_clip image tower. Local features: ViT patch tokens through ln_post + proj; ResNet: the final
     map through the attention pool's value and output projections (the DenseCLIP / TaI-DPT recipe)."""
 
-    def __init__(self, arch: str, pretrained: str | None):
+    def __init__(self, arch: str, pretrained: str | None, hub: HubModel | None = None):
         super().__init__(_OPENAI_MEAN, _OPENAI_STD)
-        model = _open_clip_model(arch, pretrained)
+        model = _open_clip_model(arch, pretrained, hub)
         self.name = f"clip-{arch.lower()}"
-        self.revision = str(pretrained)
+        self.revision = _clip_revision(pretrained, hub)
         self.visual = model.visual
         self.to(model.logit_scale.device)
         size = self.visual.image_size
@@ -436,8 +466,9 @@ class OpenCLIPImageEncoder(ImageEncoder):
         return pooled, tokens[:, -side * side:].transpose(1, 2).reshape(n, d, side, side)
 
 
-def load_open_clip_image(name: str, arch: str, pretrained: str | None) -> OpenCLIPImageEncoder:
-    return OpenCLIPImageEncoder(arch, pretrained)
+def load_open_clip_image(name: str, arch: str, pretrained: str | None, hub: HubModel | None = None
+                         ) -> OpenCLIPImageEncoder:
+    return OpenCLIPImageEncoder(arch, pretrained, hub)
 
 
 # ------------------------------------------------------------------------------------------ text towers
@@ -524,12 +555,12 @@ def load_minilm(name: str) -> MiniLMTextEncoder:
 class OpenCLIPTextEncoder(TextEncoder):
     """An open_clip text tower (CLIP's BPE tokenizer, 77 tokens, pooled at the end-of-text token)."""
 
-    def __init__(self, arch: str, pretrained: str | None):
+    def __init__(self, arch: str, pretrained: str | None, hub: HubModel | None = None):
         import open_clip
 
         super().__init__()
-        model = _open_clip_model(arch, pretrained)
-        self.name, self.revision = f"clip-{arch.lower()}", str(pretrained)
+        model = _open_clip_model(arch, pretrained, hub)
+        self.name, self.revision = f"clip-{arch.lower()}", _clip_revision(pretrained, hub)
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
         if getattr(self.tokenizer, "vocab_size", 49408) != 49408:
             raise MissingAssetError("open_clip BPE vocabulary", "pip install --force-reinstall open_clip_torch",
@@ -557,5 +588,6 @@ class OpenCLIPTextEncoder(TextEncoder):
         return F.normalize(pooled @ self.text_projection, dim=-1)
 
 
-def load_open_clip_text(name: str, arch: str, pretrained: str | None) -> OpenCLIPTextEncoder:
-    return OpenCLIPTextEncoder(arch, pretrained)
+def load_open_clip_text(name: str, arch: str, pretrained: str | None, hub: HubModel | None = None
+                        ) -> OpenCLIPTextEncoder:
+    return OpenCLIPTextEncoder(arch, pretrained, hub)

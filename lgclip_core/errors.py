@@ -34,6 +34,16 @@ class MissingAssetError(LGCLIPError, RuntimeError):
         super().__init__(f"offline asset {asset!r} is missing{extra}. Install it with: {install}")
 
 
+class HubModelError(LGCLIPError, RuntimeError):
+    """A pinned hub model (repository + commit) that cannot be loaded: missing, gated, or not cached offline."""
+
+    def __init__(self, role: str, backend: str, hub: Any, problem: str, fix: str):
+        self.role, self.backend, self.hub, self.problem = role, backend, hub, problem
+        what = {"offline": "is not in the local hub cache", "gated": "is gated", "revision": "has no such commit",
+                "missing": "is missing", "files": "lacks files the loader needs"}.get(problem, problem)
+        super().__init__(f"{role.replace('_', ' ')} {backend!r}: {hub.repo_id} @ {hub.revision} {what}. Fix: {fix}")
+
+
 class BadInputError(LGCLIPError, ValueError):
     """Input that cannot be used as given (empty/duplicate class names, mismatched shapes, ...)."""
 

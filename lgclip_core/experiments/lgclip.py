@@ -530,7 +530,7 @@ def save_result(cfg: LGCLIPConfig, result: dict[str, Any], out: str | Path | Non
                 sets: dict[str, GeneratedSet], feats: dict[str, FeatureSet], ev: PrototypeEvaluator) -> None:
     """Step: the files in ``out`` (process 0 only, under ``accelerate launch``). A paper-shapes run has random
     weights: its result is stamped with costs and memory per role and gets no figures."""
-    if cfg.profile == "paper-shapes":
+    if zoo.PROFILES[cfg.profile].reports == "costs":
         from ..paper_shapes import stamp_result
 
         stamp_result(result, paper="lgclip", settings=asdict(cfg))
@@ -845,13 +845,14 @@ def run(args: argparse.Namespace) -> int:
               settings=getattr(args, "settings", "profile"))
     if args.n_test:
         kw["n_test"] = args.n_test
-    if args.profile == "paper-shapes" and args.quick:  # few classes, images and steps; real resolutions
+    costs = zoo.PROFILES[args.profile].reports == "costs"
+    if costs and args.quick:  # few classes, images and steps; real resolutions
         from ..paper_shapes import LGCLIP_QUICK
 
         kw.update(LGCLIP_QUICK)
     cfg = LGCLIPConfig.quick(**kw) if args.quick else LGCLIPConfig.full(**kw)
     result = run_lgclip(cfg, out=args.out)
-    if args.profile == "paper-shapes":
+    if costs:
         from ..paper_shapes import print_summary
 
         print_summary(result, Path(args.out) / "lgclip.json")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from .. import protocols
+from .. import protocols, zoo
 from ..cache import ArtifactCache, default_cache, process_state, stable_hash
 from ..errors import BadInputError, UnknownNameError
 from .common import Timer, environment, write_json
@@ -152,7 +152,7 @@ class Settings:
     @property
     def composed(self) -> bool:
         """Offline / tiny generators render one item per prompt: compose scenes. SD renders whole captions."""
-        return self.profile not in ("paper", "paper-shapes") if self.compose is None else bool(self.compose)
+        return not zoo.PROFILES[self.profile].follows_paper if self.compose is None else bool(self.compose)
 
 
 # --------------------------------------------------------------------------------------------- preparing
@@ -218,12 +218,9 @@ def backbone_for(settings: Settings) -> str | None:
     """The zoo name of the image + text towers: ``settings.backbone``; else, for the paper profile, the backbone of
     the paper numbers we compare with (``book/data/paper_t2ipal.csv``: CLIP RN50, TaI-DPT's MODEL.BACKBONE);
     else None (the profile's zoo default). The name is checked against the zoo for both roles."""
-    from .. import zoo
 
     name = settings.backbone
-    if name is None and settings.profile == "paper-shapes":
-        name = "shapes-clip-rn50"  # the paper's CLIP RN50 at true size, random weights
-    if name is None and settings.profile == "paper":
+    if name is None and zoo.PROFILES[settings.profile].follows_paper:
         from ..book.report import PAPER_FILES, paper_table
 
         names = sorted(set(paper_table([PAPER_FILES["t2ipal"]])["backbone"]))
@@ -291,7 +288,6 @@ def _resize_items(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def prepare(settings: Settings, progress: bool = True, timer: Timer | None = None,
             cache: ArtifactCache | None = None) -> Prepared:
     """Run every arrow up to the features the methods train and test on (all cached)."""
-    from .. import zoo
     from ..generator import generate_images
     from ..t2ipal.captions import (
         ClassVocabulary,
@@ -307,8 +303,8 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
     timer = timer or Timer()
     cache = cache or default_cache()
     s = settings
-    if s.profile not in ("offline", "paper", "tiny", "paper-shapes"):
-        raise UnknownNameError("profile", s.profile, ["offline", "paper", "tiny", "paper-shapes"])
+    if s.profile not in zoo.PROFILES:
+        raise UnknownNameError("profile", s.profile, list(zoo.PROFILES))
     proto = s.active_protocol
     models: dict[str, dict[str, Any]] = {}
     with timer("load_models"):
@@ -332,12 +328,7 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
             vocab = fashion_vocabulary() if ds.name == "fashion-mnist" else ClassVocabulary(ds.prompt_names)
             models["dataset"] = {"name": ds.name, "protocol": ds.protocol}
         else:
-            if s.profile == "paper-shapes":  # procedural RGB images at VOC's sizes (no data set to download)
-                from ..paper_shapes import multilabel_test_set
-
-                test = multilabel_test_set(s.n_test, seed=s.test_seed)
-            else:
-                test = load_multilabel(s.dataset or "voc2007", s.data_root, max_images=s.n_test or None)
+            test = load_multilabel(s.dataset or "voc2007", s.data_root, max_images=s.n_test or None)
             item_size = None
             vocab = ClassVocabulary(test.classnames)
             models["dataset"] = {"name": test.name, "protocol": test.protocol}
@@ -397,7 +388,6 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
 def single_item_zero_shot(prep: Prepared, n: int = 1000) -> float:
     """Top-1 of the joint space on ``n`` real single test items of the profile's dataset (a seeded draw), each
     classified by its nearest prompt "a photo of a {class}.": a quick check that the joint space is usable."""
-    from .. import zoo
     from ..metrics import top1_accuracy
 
     ds = zoo.load("dataset", prep.settings.dataset, profile=prep.settings.profile, split="test")
@@ -529,7 +519,7 @@ def run_experiment(settings: Settings, out: str | Path | None = None, progress: 
                            "train_precision": settings.resolved_train_precision,
                            "environment": environment(), "settings": asdict(settings),
                            "protocol": prep.protocol.active()}
-    if settings.profile == "paper-shapes":  # random weights: costs and memory per role, never mAP
+    if zoo.PROFILES[settings.profile].reports == "costs":  # random weights: costs and memory per role, never mAP
         from ..paper_shapes import stamp_result
 
         stamp_result(results, paper="t2ipal", settings=asdict(settings))
@@ -596,7 +586,7 @@ def summarize(prep: Prepared, runs: dict[str, list[RunRecord]]) -> dict[str, Any
 
 # ---------------------------------------------------------------------------------------------- the CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="offline", choices=["offline", "paper", "tiny", "paper-shapes"],
+    p.add_argument("--profile", default="offline", choices=sorted(zoo.PROFILES),
                    help="offline: Fashion-MNIST scenes, EfficientNet-Lite0 + MiniLM + LiT projections, our "
                         "generator; paper: CLIP RN50 + Stable Diffusion on --dataset; tiny: mechanics only")
     p.add_argument("--dataset", default=None, help="paper profile: voc2007 | coco | nus-wide (under $LGCLIP_DATA)")
@@ -631,7 +621,8 @@ def run(args: argparse.Namespace) -> int:
                           "protocol": args.protocol or protocols.default_protocol(args.profile, "t2ipal")}
     if args.profile == "paper" and not args.dataset:
         raise BadInputError("the paper profile needs --dataset voc2007, coco or nus-wide")
-    if args.profile == "paper-shapes" and args.quick:
+    costs = zoo.PROFILES[args.profile].reports == "costs"
+    if costs and args.quick:
         from ..paper_shapes import T2IPAL_QUICK
 
         kw = {**kw, **{k: v for k, v in T2IPAL_QUICK.items() if k != "seeds" or args.seeds == 3}}
@@ -643,7 +634,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.profile == "paper":
         settings = replace(settings, n_test=0)  # the whole official test split
     res = run_experiment(settings, args.out)
-    if args.profile == "paper-shapes":
+    if costs:
         from ..paper_shapes import print_summary
 
         print_summary(res, Path(args.out) / "t2ipal.json")

