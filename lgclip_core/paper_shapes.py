@@ -25,7 +25,6 @@ import resource
 import threading
 import time
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -131,24 +130,16 @@ class RoleMeter:
     def wrap(self, obj: Any, method: str, role: str, count: Callable[..., int], from_result: bool = False) -> None:
         """Meter ``obj.method`` (an instance attribute shadows the class's method; nothing else changes).
         ``count(*args, **kwargs)`` gives the items of a call, or ``count(result, *args, **kwargs)`` when
-        ``from_result`` (e.g. generated tokens)."""
-        inner = getattr(obj, method)
+        ``from_result`` (e.g. generated tokens). A deep copy of ``obj`` (T2I-PAL's bf16 text-tower twin) is
+        metered as itself: the wrapper calls the class's method on whatever object it was copied with."""
+        setattr(obj, method, _Metered(self, obj, method, role, count, from_result))
 
-        @wraps(inner)
-        def metered(*args: Any, **kwargs: Any) -> Any:
-            if not from_result:
-                return self.measure(role, count(*args, **kwargs), lambda: inner(*args, **kwargs))
-            box: list[Any] = []
-            self.measure(role, 0, lambda: box.append(inner(*args, **kwargs)))
-            n = int(count(box[0], *args, **kwargs))
-            with self._lock:
-                r = self._role(role)
-                r["items"] += n
-                if r["calls"] <= len(r["loadavg_per_call"]):  # the call's own entry (the list is capped)
-                    r["loadavg_per_call"][-1]["items"] = n
-            return box[0]
-
-        setattr(obj, method, metered)
+    def add_items(self, role: str, n: int) -> None:
+        with self._lock:
+            r = self._role(role)
+            r["items"] += n
+            if r["calls"] <= len(r["loadavg_per_call"]):  # the call's own entry (the list is capped)
+                r["loadavg_per_call"][-1]["items"] = n
 
     def report(self) -> dict[str, Any]:
         out = {}
@@ -161,6 +152,30 @@ class RoleMeter:
 
     def reset(self) -> None:
         self.roles.clear()
+
+
+class _Metered:
+    """``RoleMeter.wrap``'s stand-in for one method of one object (copied along with the object)."""
+
+    def __init__(self, meter: RoleMeter, target: Any, method: str, role: str, count: Callable[..., int],
+                 from_result: bool):
+        self.meter, self.target, self.method, self.role = meter, target, method, role
+        self.count, self.from_result = count, from_result
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Metered:
+        import copy
+
+        return _Metered(self.meter, copy.deepcopy(self.target, memo), self.method, self.role, self.count,
+                        self.from_result)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        inner = getattr(type(self.target), self.method).__get__(self.target)
+        if not self.from_result:
+            return self.meter.measure(self.role, self.count(*args, **kwargs), lambda: inner(*args, **kwargs))
+        box: list[Any] = []
+        self.meter.measure(self.role, 0, lambda: box.append(inner(*args, **kwargs)))
+        self.meter.add_items(self.role, int(self.count(box[0], *args, **kwargs)))
+        return box[0]
 
 
 METER = RoleMeter()
