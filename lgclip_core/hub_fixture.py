@@ -103,8 +103,21 @@ def _write_sd21(out: Path, size: str) -> dict[str, Any]:
                                    safety_checker=None, feature_extractor=feature_extractor,
                                    requires_safety_checker=False)
     pipe.save_pretrained(out, safe_serialization=True)
+    _as_hub_tokenizer(out / "tokenizer", tokenizer)
     return {"parameters": {k: sum(p.numel() for p in m.parameters()) for k, m in
                            (("unet", unet), ("vae", vae), ("text_encoder", text))}}
+
+
+def _as_hub_tokenizer(folder: Path, tokenizer: Any) -> None:
+    """The tokenizer files SD repositories ship: vocab.json + merges.txt (+ the two configs), no tokenizer.json,
+    so loading converts them as it does for a hub reader."""
+    from .tokenizers import clip_tokenizer_files
+
+    (folder / "tokenizer.json").unlink(missing_ok=True)
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(clip_tokenizer_files() / name, folder / name)
+    special = {k: str(getattr(tokenizer, k)) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=1))
 
 
 def _write_clip(arch: str) -> Callable[[Path, str], dict[str, Any]]:
@@ -153,7 +166,7 @@ def _write_qwen(out: Path, size: str) -> dict[str, Any]:
 
 
 WRITERS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
-    "sd-2-1-base": _write_sd21, "qwen2.5-1.5b-instruct": _write_qwen,
+    "sd-2-1-base": _write_sd21, "sd-2-1-base-manojb": _write_sd21, "qwen2.5-1.5b-instruct": _write_qwen,
     **{name: _write_clip(arch) for name, arch in CLIP_ARCH.items()}}
 
 

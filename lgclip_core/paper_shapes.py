@@ -81,6 +81,13 @@ def _rss() -> int:
     return current_rss()
 
 
+def _cuda() -> Any:
+    """``torch.cuda`` when a GPU is in use, else None (GPU peaks are measured only there)."""
+    import torch
+
+    return torch.cuda if torch.cuda.is_available() else None
+
+
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -111,10 +118,16 @@ class RoleMeter:
         thread = threading.Thread(target=sample, daemon=True)
         thread.start()
         load = _load()
+        cuda = _cuda()
+        if cuda is not None:
+            cuda.synchronize()
+            cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         try:
             return fn()
         finally:
+            if cuda is not None:
+                cuda.synchronize()
             dt = time.perf_counter() - t0
             stop.set()
             thread.join()
@@ -124,6 +137,8 @@ class RoleMeter:
                 r["items"] += int(items)
                 r["seconds"] += dt
                 r["rss_peak_bytes"] = max(r["rss_peak_bytes"], peak[0], _rss())
+                if cuda is not None:  # the GPU memory this role's calls reached (all models resident included)
+                    r["gpu_peak_bytes"] = max(r.get("gpu_peak_bytes", 0), int(cuda.max_memory_allocated()))
                 if len(r["loadavg_per_call"]) < 200:
                     r["loadavg_per_call"].append({"items": int(items), "seconds": round(dt, 3), "loadavg": load})
 
@@ -146,7 +161,8 @@ class RoleMeter:
         for role, r in self.roles.items():
             per = r["seconds"] / r["items"] if r["items"] else None
             out[role] = {**r, "seconds": round(r["seconds"], 3), "seconds_per_item": per,
-                         "rss_peak_gib": round(r["rss_peak_bytes"] / 2**30, 3)}
+                         "rss_peak_gib": round(r["rss_peak_bytes"] / 2**30, 3),
+                         **({"gpu_peak_gib": round(r["gpu_peak_bytes"] / 2**30, 3)} if "gpu_peak_bytes" in r else {})}
         return {"roles": out, "process_max_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                                            / 2**20, 3), "loadavg_now": _load()}
 

