@@ -443,13 +443,26 @@ class OpenCLIPImageEncoder(ImageEncoder):
         self.feature_dim = model.text_projection.shape[-1] if hasattr(model, "text_projection") and \
             not isinstance(model.text_projection, nn.Linear) else self.visual.output_dim
 
+    pool_positional = True  # ResNet towers: the attention pool adds its positional embedding (CLIP's own)
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        return cfg if self.pool_positional else {**cfg, "global_pool": "without_positional"}
+
+    def with_global_pool(self, positional: bool) -> OpenCLIPImageEncoder:
+        """This tower (same weights; this one is left as it is) pooling its global feature with or without the
+        attention pool's positional embedding (protocols key ``t2ipal.global_pool``; TaI-DPT: without)."""
+        twin = copy.copy(self)
+        twin.__dict__["pool_positional"] = bool(positional)
+        return twin
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.visual
         if hasattr(v, "attnpool"):  # ModifiedResNet
             h = v.stem(x)
             for layer in (v.layer1, v.layer2, v.layer3, v.layer4):
                 h = layer(h)
-            pooled = v.attnpool(h)
+            pooled = v.attnpool(h) if self.pool_positional else attention_pool_without_positional(v.attnpool, h)
             n, c, hh, ww = h.shape
             tokens = h.flatten(2).transpose(1, 2)
             local = v.attnpool.c_proj(v.attnpool.v_proj(tokens))
@@ -464,6 +477,21 @@ class OpenCLIPImageEncoder(ImageEncoder):
         n, length, d = tokens.shape
         side = int(math.isqrt(length))
         return pooled, tokens[:, -side * side:].transpose(1, 2).reshape(n, d, side, side)
+
+
+def attention_pool_without_positional(pool: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """CLIP's attention pool over a (N, C, H, W) map without the positional embedding (TaI-DPT's
+    ``attnpool(x, if_pos=False)``): the mean token and the H*W map tokens attend with the pool's q/k/v/c
+    projections; the mean token's output (N, D) is the global feature."""
+    x = h.flatten(2).permute(2, 0, 1)  # (HW, N, C)
+    x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0)
+    out, _ = F.multi_head_attention_forward(
+        query=x, key=x, value=x, embed_dim_to_check=x.shape[-1], num_heads=pool.num_heads,
+        q_proj_weight=pool.q_proj.weight, k_proj_weight=pool.k_proj.weight, v_proj_weight=pool.v_proj.weight,
+        in_proj_weight=None, in_proj_bias=torch.cat([pool.q_proj.bias, pool.k_proj.bias, pool.v_proj.bias]),
+        bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0, out_proj_weight=pool.c_proj.weight,
+        out_proj_bias=pool.c_proj.bias, use_separate_proj_weight=True, training=False, need_weights=False)
+    return out[0]
 
 
 def load_open_clip_image(name: str, arch: str, pretrained: str | None, hub: HubModel | None = None

@@ -143,11 +143,24 @@ class RoleMeter:
                     r["loadavg_per_call"].append({"items": int(items), "seconds": round(dt, 3), "loadavg": load})
 
     def wrap(self, obj: Any, method: str, role: str, count: Callable[..., int], from_result: bool = False) -> None:
-        """Meter ``obj.method`` (an instance attribute shadows the class's method; nothing else changes).
-        ``count(*args, **kwargs)`` gives the items of a call, or ``count(result, *args, **kwargs)`` when
-        ``from_result`` (e.g. generated tokens). A deep copy of ``obj`` (T2I-PAL's bf16 text-tower twin) is
-        metered as itself: the wrapper calls the class's method on whatever object it was copied with."""
-        setattr(obj, method, _Metered(self, obj, method, role, count, from_result))
+        """Meter ``obj.method``: ``obj`` becomes an instance of a subclass whose ``method`` measures the call and
+        runs the class's own (nothing else changes). ``count(*args, **kwargs)`` gives the items of a call, or
+        ``count(result, *args, **kwargs)`` when ``from_result`` (e.g. generated tokens). Copies of ``obj`` (T2I-PAL's
+        bf16 text-tower twin, an encoder with another pooling) keep the subclass: they are metered as themselves."""
+        meter, cls = self, type(obj)
+
+        def metered(inst: Any, *args: Any, **kwargs: Any) -> Any:
+            inner = getattr(super(sub, inst), method)
+            if not from_result:
+                return meter.measure(role, count(*args, **kwargs), lambda: inner(*args, **kwargs))
+            box: list[Any] = []
+            meter.measure(role, 0, lambda: box.append(inner(*args, **kwargs)))
+            meter.add_items(role, int(count(box[0], *args, **kwargs)))
+            return box[0]
+
+        sub = type(cls.__name__, (cls,), {method: metered, "__module__": cls.__module__,
+                                          "__qualname__": cls.__qualname__})
+        obj.__class__ = sub
 
     def add_items(self, role: str, n: int) -> None:
         with self._lock:
@@ -168,30 +181,6 @@ class RoleMeter:
 
     def reset(self) -> None:
         self.roles.clear()
-
-
-class _Metered:
-    """``RoleMeter.wrap``'s stand-in for one method of one object (copied along with the object)."""
-
-    def __init__(self, meter: RoleMeter, target: Any, method: str, role: str, count: Callable[..., int],
-                 from_result: bool):
-        self.meter, self.target, self.method, self.role = meter, target, method, role
-        self.count, self.from_result = count, from_result
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Metered:
-        import copy
-
-        return _Metered(self.meter, copy.deepcopy(self.target, memo), self.method, self.role, self.count,
-                        self.from_result)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        inner = getattr(type(self.target), self.method).__get__(self.target)
-        if not self.from_result:
-            return self.meter.measure(self.role, self.count(*args, **kwargs), lambda: inner(*args, **kwargs))
-        box: list[Any] = []
-        self.meter.measure(self.role, 0, lambda: box.append(inner(*args, **kwargs)))
-        self.meter.add_items(self.role, int(self.count(box[0], *args, **kwargs)))
-        return box[0]
 
 
 METER = RoleMeter()

@@ -42,6 +42,7 @@ class Choice:
     we_do: str  # what protocol="clean" does
     why: str  # why clean differs (or, for adopted choices, why we follow the authors)
     where: str  # where in the authors' code (repository and file)
+    kept: bool = False  # the authors differ, and we keep ours under BOTH protocols (``why`` says why)
 
     @property
     def paper(self) -> str:
@@ -53,6 +54,12 @@ class Choice:
 
     def value(self, protocol: str) -> Any:
         return getattr(self, _check_protocol(protocol))
+
+    @property
+    def status(self) -> str:
+        """protocol choice (``--protocol authors`` follows them) / kept under both protocols / adopted."""
+        return "protocol choice" if self.differs else "kept (both protocols)" if self.kept else \
+            "adopted from the authors"
 
 
 LGCLIP_REPO = "DianxingShi/LG-CLIP"
@@ -131,13 +138,47 @@ CHOICES: tuple[Choice, ...] = (
            "per-image L2 normalisation in gen_feat.py:70"),
     Choice("lgclip.top_n", "Which N of the generated images a class keeps (N < 10)",
            "top_text_similarity", "first",
-           "generates 10 images per class and keeps N of them ranked with CLIP ('A photo of a {class}.', "
-           "single-view preprocess, --backbone default ViT-B/32): images whose zero-shot prediction is their own "
-           "class first, each group by descending similarity to the own class's text",
+           "generates 10 images per class and keeps N of them ranked by the CLIP backbone that also encodes the "
+           "prototypes ('A photo of a {class}.', single-view preprocess; the ranking file's name carries the "
+           "backbone and gen_feat.py reads only its own): images whose zero-shot prediction is their own class "
+           "first, each group by descending similarity to the own class's text",
            "keeps images 0..N-1 (seeds 0..N-1): N images cost N renders",
            "ranking needs all 10 renders and a text tower aligned with the image encoder; the first N are an "
            "unbiased sample of the generator",
-           f"{LGCLIP_REPO}: text_gen_Ngen_made.py:146, 191-217; read by muti_scale_gen_feat.py:236-253"),
+           f"{LGCLIP_REPO}: text_gen_Ngen_made.py:146, 191-217, 224-230 (file name); read by gen_feat.py:195-198 "
+           "and muti_scale_gen_feat.py:236-253"),
+    Choice("lgclip.text_prompts", "Prompts of the text zero-shot baseline",
+           "single_template", "imagenet_80",
+           "one prompt per class, 'A photo of a {class}.' ('_' as ' '), L2-normalised; the test image scores the "
+           "classes by cosine (no logit scale)",
+           "open_clip's 80 ImageNet templates per class, their L2-normalised features averaged and normalised "
+           "again (CLIP's prompt ensemble); the hybrid and self-training read the same scores",
+           "the ensemble is CLIP's published zero-shot recipe and the number readers compare with (open_clip's "
+           "results table); one template understates text zero-shot",
+           f"{LGCLIP_REPO}: vanilla_clip.py:41-46 (prompt), 66-67, 179-180 (scoring)"),
+    Choice("lgclip.request_wording", "The LLM request's wording and the answer's parsing",
+           "ours", "ours",
+           "one chat request per class to xAI grok-beta (temperature 0.7, no top_p, no token limit, no retry): "
+           "system 'You are a creative assistant helping to generate detailed visual descriptions for machine "
+           "learning image generation tasks.'; the user message asks for n descriptions starting '{c}, which has "
+           "...', with an inline example ('abyssinian, which has a sleek golden-tan coat, ...'), 'no numbering, no "
+           "extra commentary'; the answer is split at newlines, every non-empty stripped line is kept as it is "
+           "(a preamble or numbering would survive), line 0 is rendered, 'A photo of a {c}.' if there is none",
+           "under both protocols: the request in our words as a numbered list with a worked example turn and the "
+           "first item pre-filled; lines that do not start '{c}, which has' are dropped, each line cut at 60 words, "
+           "duplicates dropped and missing ones re-drawn; top-p 0.95",
+           "kept: SmolLM2-135M (offline) copies an inline example into every line and drifts out of the format "
+           "without the numbered list and pre-fill; the filter keeps preambles out of the prompt that is rendered. "
+           "A hosted model as large as the authors' would not need it",
+           f"{LGCLIP_REPO}: prompts_gen.py:43-79 (request), 78 (split), llm_sd_gen.py:129 (line 0)", kept=True),
+    Choice("lgclip.imagenet_names", "ImageNet class names",
+           "clip", "clip",
+           "the sorted synset folder names of the validation set (e.g. 'n01440764') are the class names of "
+           "every text step: the LLM request, the plain template, the text baseline and the ranking",
+           "CLIP's ImageNet class names (CoOp's classnames.txt, else open_clip's list), same label order",
+           "kept: a synset id gives a text model nothing to describe; the authors' code as released would make every "
+           "text-driven number near chance, which their paper's numbers show it was not",
+           f"{LGCLIP_REPO}: utils/myDataset.py:205-218", kept=True),
     # ------------------------------------------------------------------------------------------ T2I-PAL
     Choice("t2ipal.n_ctx", "Prompt context: length and initialisation",
            {"n_ctx": 16, "ctx_init": None, "init_std": 0.02},
@@ -217,6 +258,50 @@ CHOICES: tuple[Choice, ...] = (
            f"{TAI_REPO}: datasets/data_helpers.py:135-163, datasets/voc2007_distill.py:171-176, "
            "Dassl.pytorch-master/dassl/evaluation/evaluator.py:136-153; megvii-research/ML-GCN: util.py:240, "
            "259-260, 277; demo_voc2007_gcn.py:62"),
+    Choice("t2ipal.test_resize", "Test image preprocessing",
+           "clip", "squash",
+           "resize the shorter side to 224 (bicubic), centre-crop 224 x 224, CLIP's mean and std "
+           "(TRANSFORMS_TEST resize, center_crop, normalize)",
+           "the whole image resized to the encoder's square input (bilinear, antialiased): nothing is cut off",
+           "a centre crop cuts off objects near the border of a non-square photo, and a multi-label image has "
+           "labels everywhere",
+           f"{TAI_REPO}: configs/trainers/Caption_distill_double/rn50_voc2007.yaml:9-14, "
+           "Dassl.pytorch-master/dassl/data/transforms/transforms.py:386-404"),
+    Choice("t2ipal.global_pool", "Global image feature of a CLIP ResNet tower",
+           "without_positional", "with_positional",
+           "the attention pool WITHOUT its positional embedding (attnpool(x, if_pos=False)): the mean token and "
+           "the 49 map tokens attend with CLIP's q/k/v/c projections, the mean token's output is the feature",
+           "open_clip's attention pool as CLIP applies it, positional embedding added",
+           "the global feature then is the one CLIP was trained to produce; ResNet towers only (the paper "
+           "profile's RN50: the offline encoder has no attention pool, so offline runs do not differ here)",
+           f"{TAI_REPO}: trainers/Caption_distill_double.py:278-306, clip/model.py:89-127"),
+    Choice("t2ipal.optimiser", "Optimiser, batch and schedule of prompt training",
+           "ours", "ours",
+           "SGD (momentum 0.9, weight decay 5e-4), lr 1e-4 (VOC, COCO) or 1e-3 (NUS-WIDE), batch 512 with the last "
+           "partial batch dropped, 20 epochs, the lr 1e-5 in epoch 0, then a per-epoch cosine (ending at 2.45e-6)",
+           "under both protocols: AdamW lr 2e-3, weight decay 1e-4, batch 256, 20 epochs, a one-epoch warm-up at "
+           "0.01 x lr, then a per-step cosine to 0",
+           "kept: our generated training sets hold about a thousand captions, not TaI-DPT's ~10^5: with batch 512 "
+           "the authors' schedule would take about 40 SGD steps at lr <= 1e-4 and leave the prompts where they "
+           "start",
+           f"{TAI_REPO}: configs/trainers/Caption_distill_double/rn50_*.yaml:3, 18-24; "
+           "Dassl.pytorch-master/dassl/config/defaults.py:152-155", kept=True),
+    Choice("t2ipal.model_selection", "Which epoch is reported",
+           "last", "last",
+           "the validation split IS the test split (VOC: all of it; COCO: every 10th image; NUS-WIDE: every 20th); "
+           "after every epoch the best merged mAP is saved and that checkpoint is reported on the test set "
+           "(TEST.FINAL_MODEL best_val)",
+           "under both protocols: the last epoch",
+           "kept: choosing the epoch on the test images reports the maximum over 20 test evaluations, an "
+           "optimistic number that no held-out use would see",
+           f"{TAI_REPO}: datasets/voc2007_distill.py:179, coco2014_distill.py:197, nuswide_distill.py:223; "
+           "Dassl.pytorch-master/dassl/engine/trainer.py:413-416, 434-439", kept=True),
+    Choice("t2ipal.context_draws", "Global and local contexts at random initialisation",
+           "independent", "independent",
+           "two independent N(0, 0.02^2) draws, global (ctx) then local (ctx_double)",
+           "the same (fixed under both protocols; before Dec 2026 both were clones of one draw)",
+           "adopted: the two branches should not start as one prompt",
+           f"{TAI_REPO}: trainers/Caption_distill_double.py:104-105, 112-113"),
 )
 
 CHOICE_BY_KEY: dict[str, Choice] = {c.key: c for c in CHOICES}
@@ -283,6 +368,6 @@ def resolve(protocol: str | Protocol | None, paper: str, profile: str = "offline
 def table(paper: str | None = None) -> list[dict[str, str]]:
     """Rows for the book's "Differences from the authors' code" page (one per choice)."""
     return [{"paper": c.paper, "key": c.key, "choice": c.title,
-             "status": "protocol choice" if c.differs else "adopted from the authors",
+             "status": c.status,
              "authors' code": c.authors_do, "protocol='clean'": c.we_do, "why": c.why, "where": c.where}
             for c in choices(paper)]

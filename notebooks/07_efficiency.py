@@ -168,19 +168,24 @@ plt.show()
 # %% [markdown]
 # ## 7. The papers' models at their true size: what a full run costs
 # The papers' own models (Stable Diffusion 2.1-base at 512 px, open_clip CLIP, a 1.5 B chat LLM) cannot be
-# downloaded here, but their architectures can be built from their configs with random weights (profile
-# `paper-shapes`). `lgclip reproduce lgclip|t2ipal --profile paper-shapes --quick` runs the whole pipeline with
-# them and records seconds per item, peak memory and load per role; `efficiency.paper_run_costs` turns those
-# and the counted FLOPs into the cost of the papers' full runs (CPU hours measured here; T4 and A100 hours at
-# an assumed fraction of peak: estimates of the right order). Their accuracies measure nothing.
+# downloaded here, but the `paper` profile's own loading code can run them from a local hub (`lgclip
+# hub-fixture`: the pinned snapshots with their real configs and random weights at true size). That is the
+# profile `paper-shapes`: `lgclip reproduce lgclip|t2ipal --profile paper-shapes --quick` runs the whole pipeline
+# and records seconds per item, peak memory and load per role; `efficiency.paper_run_costs` turns those and the
+# counted FLOPs into the cost of the papers' full runs (CPU hours measured here; T4 and A100 hours at an assumed
+# fraction of peak: estimates of the right order). `scripts/gpu_check.sh` does the same on a GPU and writes
+# `results/gpu-check/cuda/`, shown below when it exists. Their accuracies measure nothing.
 
 # %%
-shapes = exp.paper_shapes_tables(repo_path("results") / "paper-shapes")
-if shapes is None:
-    print("No results/paper-shapes/*.json yet: run `lgclip reproduce lgclip --profile paper-shapes --quick "
-          "--out results/paper-shapes` (and the same for `t2ipal`).")
-else:
+folders = [repo_path("results") / "paper-shapes", *sorted((repo_path("results") / "gpu-check").glob("*"))]
+for folder in folders:
+    shapes = exp.paper_shapes_tables(folder)
+    if shapes is None:
+        print(f"No {folder.name}/*.json yet: run `lgclip reproduce lgclip --profile paper-shapes --quick "
+              f"--out results/paper-shapes` (and the same for `t2ipal`), or `bash scripts/gpu_check.sh` on a GPU.")
+        continue
     roles, runs, util = shapes
+    display(Markdown(f"**{folder.relative_to(repo_path('results'))}**: per role"))
     display(roles.style.hide(axis="index"))
     display(Markdown(f"The papers' full runs (authors' protocol), device hours at {util:.0%} of peak:"))
     display(runs.style.hide(axis="index"))

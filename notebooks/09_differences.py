@@ -67,9 +67,36 @@ pd.set_option("display.max_colwidth", 200)
 # %%
 for paper, title in (("lgclip", "LGCLIP"), ("t2ipal", "T2I-PAL")):
     rows = pd.DataFrame(protocols.table(paper)).drop(columns=["paper"])
-    n_diff = int((rows.status == "protocol choice").sum())
-    display(Markdown(f"### {title}: {len(rows)} choices, {n_diff} of them differ between the protocols"))
+    counts = rows.status.value_counts()
+    display(Markdown(f"### {title}: {len(rows)} choices: {counts.get('protocol choice', 0)} differ between the "
+                     f"protocols, {counts.get('kept (both protocols)', 0)} differences from the authors are kept "
+                     f"under both, {counts.get('adopted from the authors', 0)} adopted"))
     display(rows.style.hide(axis="index"))
+
+# %% [markdown]
+# Rows marked *kept (both protocols)* are differences we know of and do not follow even under
+# `protocol="authors"`; the *why* column says why, so a reader comparing with the authors' numbers knows where
+# the two runs still part.
+#
+# ## The paper profile's models, pinned
+#
+# Every hub model of the `paper` profile is loaded at one commit of its repository, never a branch that moves,
+# and every results file records the repository and the commit. Stability AI withdrew the whole
+# `stabilityai/stable-diffusion-2*` family from the Hugging Face Hub in November 2025, so Stable Diffusion
+# 2.1-base, the paper's default generator, comes from a community mirror (`origin` below). If a repository
+# disappears or is gated, the run stops with one line naming the backend, the repository, the commit and the
+# registered alternatives (e.g. `--generator sd-2-1-base-manojb` or `--generator sd-1-4`). open_clip's `openai`
+# weights are built with QuickGELU, the activation they were trained with (open_clip 3.x builds plain GELU for
+# `ViT-B-32` unless told), and every image is seeded with a CPU generator, so a seed gives the same noise on any
+# device. `lgclip hub-fixture DIR` writes a local hub with these very snapshots (real configs, random weights), on
+# which the tests and CI run the paper profile's own loading code offline.
+
+# %%
+from lgclip_core import zoo
+
+display(pd.DataFrame([{"backend": name, "repository": h.repo_id, "commit": h.revision,
+                       "fallbacks": ", ".join(zoo.HUB_FALLBACKS.get(name, ())), "origin": h.origin or "the original"}
+                      for name, h in zoo.HUB_MODELS.items()]).style.hide(axis="index"))
 
 # %% [markdown]
 # ## Which protocol runs by default

@@ -152,7 +152,8 @@ def test_stable_diffusion_sampling_follows_the_protocol() -> None:
 
     folder = build_directory("tiny-sd", {"tiny-sd": 1, "diffusers": __import__("diffusers").__version__},
                              build_tiny_sd_pipeline)  # a local folder stands in for the hub repository
-    cfgs = {p: load_stable_diffusion("sd", hub_id=str(folder), sampling=protocols.resolve(p, "lgclip")[
+    hub = zoo.HubModel(str(folder), "0" * 40)  # a local folder stands in for the pinned repository
+    cfgs = {p: load_stable_diffusion("sd", hub=hub, sampling=protocols.resolve(p, "lgclip")[
         "lgclip.sampling"]).config() for p in protocols.PROTOCOLS}
     assert (cfgs["authors"]["steps"], cfgs["authors"]["guidance_scale"], cfgs["authors"]["dtype"]) == \
         (50, 7.5, "float32")
@@ -224,3 +225,34 @@ def test_authors_run_names_its_protocol(tmp_path: Path) -> None:
     keys = [json.loads(p.read_text())["parts"] for p in (cache.root / "features").glob("*.json")]
     assert any(k.get("resize") == "clip" for k in keys)
     assert any(k.get("ms", {}).get("interpolation") == "bicubic" for k in keys)
+
+
+def test_text_baseline_prompts_follow_the_protocol() -> None:
+    """authors: the one template 'A photo of a {c}.' (vanilla_clip.py:42); clean: open_clip's 80 templates."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from lgclip_core.errors import BadInputError
+    from lgclip_core.experiments.lgclip import FeatureSet, zero_shot_text_scores
+
+    seen = {}
+
+    class Space:
+        def embed_images(self, x):
+            return x
+
+        def class_text(self, names, prompts):
+            seen.update(prompts)
+            return np.eye(len(names))
+
+    roles = SimpleNamespace(names=["cat", "dog"], imagenet_prompts=lambda seed: {c: [f"t{i} {c}" for i in range(80)]
+                                                                             for c in ["cat", "dog"]})
+    feats = FeatureSet(np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[None])
+    authors = protocols.Protocol("authors", "lgclip")["lgclip.text_prompts"]
+    zero_shot_text_scores(Space(), roles, feats, 0, authors)
+    assert seen == {"cat": ["A photo of a cat."], "dog": ["A photo of a dog."]}
+    zero_shot_text_scores(Space(), roles, feats, 0, protocols.Protocol("clean", "lgclip")["lgclip.text_prompts"])
+    assert len(seen["cat"]) == 80
+    with pytest.raises(BadInputError, match="text_prompts"):
+        zero_shot_text_scores(Space(), roles, feats, 0, "nine")

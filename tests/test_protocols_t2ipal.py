@@ -265,3 +265,43 @@ def test_tiny_run_names_its_protocol(tmp_path: Path) -> None:
     assert all(math.isfinite(v) for v in res["map"].values())
     prep = prepare(s, progress=False)  # cached: the caption tokens TaI trains on have TaI-DPT's length
     assert prep.text_feats.local_feats.shape[1] == 77 and prep.text_feats.source == "text"
+
+
+def test_random_contexts_are_two_independent_draws(tiny_joint: JointSpace) -> None:
+    """TaI-DPT draws ctx and ctx_double one after the other from N(0, 0.02^2) (Caption_distill_double.py:104-113)."""
+    import torch
+
+    from lgclip_core.t2ipal.model import PromptLearner
+
+    torch.manual_seed(0)
+    learner = PromptLearner(tiny_joint, ["a", "b"], n_ctx=16, ctx_init=None, init_std=0.02)
+    torch.manual_seed(0)
+    first, second = torch.randn(16, learner.ctx_global.shape[-1]) * 0.02, torch.randn(16, learner.ctx_global.shape[-1])
+    assert torch.equal(learner.ctx_global.data, first) and torch.equal(learner.ctx_local.data, second * 0.02)
+    worded = PromptLearner(tiny_joint, ["a", "b"], n_ctx=4)  # CoOp's word initialisation: both start at the words
+    assert torch.equal(worded.ctx_global.data, worded.ctx_local.data)
+
+
+def test_global_pool_without_positional_restates_tai_dpt() -> None:
+    """TaI-DPT's attnpool(x, if_pos=False): [mean; tokens] attend with q/k/v, token 0 through c_proj."""
+    import torch
+    from open_clip.modified_resnet import AttentionPool2d
+
+    from lgclip_core.encoders import attention_pool_without_positional
+
+    torch.manual_seed(0)
+    pool = AttentionPool2d(7, 64, 4, 32).eval()
+    h = torch.randn(2, 64, 7, 7)
+    with torch.no_grad():
+        ours = attention_pool_without_positional(pool, h)
+        # the formula written out: one query (the mean token), keys and values over all 50 tokens, 4 heads
+        s = torch.cat([h.flatten(2).mean(-1, keepdim=True), h.flatten(2)], -1).transpose(1, 2)  # (N, 50, C)
+        q, k, v = pool.q_proj(s[:, :1]), pool.k_proj(s), pool.v_proj(s)
+        split = lambda t: t.view(2, t.shape[1], 4, 16).transpose(1, 2)  # noqa: E731
+        att = torch.softmax(split(q) @ split(k).transpose(-1, -2) / 4.0, -1) @ split(v)
+        ref = pool.c_proj(att.transpose(1, 2).reshape(2, 64))
+        assert torch.allclose(ours, ref, atol=1e-5)
+        with_pos = pool(h)
+        assert not torch.allclose(ours, with_pos, atol=1e-3)  # CLIP's own pool adds the positional embedding
+        pool.positional_embedding.zero_()
+        assert torch.allclose(ours, pool(h), atol=1e-5)

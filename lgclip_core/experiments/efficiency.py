@@ -276,7 +276,8 @@ def paper_shapes_tables(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame,
         for role, r in res["resources"]["roles"].items():
             loads = [c["loadavg"][0] for c in r.get("loadavg_per_call", [])]
             roles.append({"run": paper, "role": role, "items": r["items"], "s / item": r["seconds_per_item"],
-                          "peak RSS (GiB)": r.get("rss_peak_gib"),
+                          "peak RSS (GiB)": r.get("rss_peak_gib"), **({"peak GPU (GiB)": r["gpu_peak_gib"]}
+                                                                      if "gpu_peak_gib" in r else {}),
                           "load average (1 min)": f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""})
         for plan, p in res["paper_run_costs"]["plans"].items():
             t = p["total"]

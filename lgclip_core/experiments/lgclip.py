@@ -436,9 +436,18 @@ def generate_caption_set(cfg: LGCLIPConfig, roles: Roles, llm: dict[str, list[st
     return GeneratedSet("lit_captions", imgs, np.repeat(np.arange(roles.k), per), seeds, flat, per)
 
 
-def zero_shot_text_scores(space: TextSpace, roles: Roles, test: FeatureSet, seed: int) -> np.ndarray:
-    """Step: the text classifier's scores (N, K) of the test images: 80 ImageNet templates per class, averaged."""
-    return space.embed_images(test.single) @ space.class_text(roles.names, roles.imagenet_prompts(seed)).T
+def zero_shot_text_scores(space: TextSpace, roles: Roles, test: FeatureSet, seed: int,
+                          prompts: str = "imagenet_80") -> np.ndarray:
+    """Step: the text classifier's scores (N, K) of the test images (protocols key ``lgclip.text_prompts``):
+    "imagenet_80", open_clip's 80 ImageNet templates per class averaged, or "single_template", the authors'
+    one "A photo of a {class}." (vanilla_clip.py:42)."""
+    if prompts == "single_template":
+        class_prompts = {c: [PAPER_TEMPLATE.format(c)] for c in roles.names}
+    elif prompts == "imagenet_80":
+        class_prompts = roles.imagenet_prompts(seed)
+    else:
+        raise BadInputError(f"unknown lgclip.text_prompts {prompts!r}: expected 'imagenet_80' or 'single_template'")
+    return space.embed_images(test.single) @ space.class_text(roles.names, class_prompts).T
 
 
 def build_selector(cfg: LGCLIPConfig, proto: protocols.Protocol, roles: Roles, sets: dict[str, GeneratedSet],
@@ -563,7 +572,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     feats = extract_features(features, sets, roles.test.images, timer)
     with timer("text_zero_shot"):  # first: the authors' top-N choice ranks generated images in the text space
         space = _text_space(cfg, roles, prompts.llm, features, finish, cache, progress)
-        text_scores = zero_shot_text_scores(space, roles, feats[TEST], cfg.seed)
+        text_scores = zero_shot_text_scores(space, roles, feats[TEST], cfg.seed, proto["lgclip.text_prompts"])
     selector = build_selector(cfg, proto, roles, sets, feats, space)
     ev = PrototypeEvaluator(selector, ClassifierFactory(roles.k, scoring), roles.test.labels, cfg.n_per_class)
     with timer("classify"):
@@ -577,7 +586,8 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     trained = None
     if cfg.unlabeled_pool:
         with timer("self_training"):
-            trained = self_training(cfg, roles, features, ev, feats, space, real, text_scores)
+            trained = self_training(cfg, roles, features, ev, feats, space, real, text_scores,
+                                    proto["lgclip.text_prompts"])
         if trained.accuracy is not None:
             accuracy["hybrid_self_trained"] = trained.accuracy
             ablations["self_training_fraction"] = trained.by_fraction
@@ -693,7 +703,7 @@ class SelfTrained:
 
 def self_training(cfg: LGCLIPConfig, roles: Roles, features: FeatureExtractor, ev: PrototypeEvaluator,
                   feats: dict[str, FeatureSet], space: TextSpace, validation: RealTrain,
-                  text_scores: np.ndarray) -> SelfTrained:
+                  text_scores: np.ndarray, text_prompts: str = "imagenet_80") -> SelfTrained:
     """Step (beyond the paper, no real label): the hybrid labels ``unlabeled_pool`` real TRAIN images drawn
     without looking at a label and disjoint from the validation images; a logistic regression learns from the
     most confident of them (``PseudoLabelClassifier``). The fraction kept is measured on the validation images
@@ -705,7 +715,8 @@ def self_training(cfg: LGCLIPConfig, roles: Roles, features: FeatureExtractor, e
     pool_feats = features.views(pool.images, "unlabelled pool")
     llm, test = feats["llm_first"], feats[TEST]
     hybrid = ev.hybrid(cfg.hybrid_weight, llm.multi)
-    scores = hybrid.decision_function(pool_feats.multi, zero_shot_text_scores(space, roles, pool_feats, cfg.seed))
+    pool_text = zero_shot_text_scores(space, roles, pool_feats, cfg.seed, text_prompts)
+    scores = hybrid.decision_function(pool_feats.multi, pool_text)
     info: dict[str, Any] = {"method": "hybrid pseudo-labels on unlabelled real TRAIN images -> logistic regression "
                                       "on the most confident", "pool": int(len(pool)),
                             "confident_fraction": cfg.self_training_fraction,

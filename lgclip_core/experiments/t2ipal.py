@@ -198,15 +198,16 @@ class Prepared:
 
 
 def features_of(joint: JointSpace, images: Images, targets: np.ndarray, size: int, cache: ArtifactCache,
-                progress: bool = True, desc: str = "scenes") -> FeatureSet:
-    """Global + local features of ``images`` in the joint space, cached in chunks."""
+                progress: bool = True, desc: str = "scenes", resize: str = "squash") -> FeatureSet:
+    """Global + local features of ``images`` in the joint space, cached in chunks (``resize``: see
+    ``JointSpace.encode_images``)."""
     from ..t2ipal.trainer import FeatureSet
     from .common import cached_features
 
-    what = {"joint": joint.config(), "size": size, "v": 1}
+    what = {"joint": joint.config(), "size": size, "v": 1, **({"resize": resize} if resize != "squash" else {})}
 
     def compute(chunk: Images, start: int) -> np.ndarray:
-        g, loc, _ = joint.encode_images(chunk, size=size)
+        g, loc, _ = joint.encode_images(chunk, size=size, resize=resize)
         return np.concatenate([g[:, None], loc], axis=1)  # row 0 = global, rows 1.. = local (square map)
 
     x = cached_features(cache, what, images, compute, chunk=250, progress=progress, desc=desc)
@@ -310,6 +311,8 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
     with timer("load_models"):
         backbone = backbone_for(s)
         image_encoder: ImageEncoder = zoo.load("image_encoder", backbone, profile=s.profile)
+        if hasattr(image_encoder, "with_global_pool"):  # CLIP towers: the protocol's global pooling
+            image_encoder = image_encoder.with_global_pool(proto["t2ipal.global_pool"] == "with_positional")
         if s.composed and hasattr(image_encoder, "with_compiled_size"):  # thousands of scenes at scene_size
             image_encoder = image_encoder.with_compiled_size(s.scene_size)
         text_encoder: TextEncoder = zoo.load("text_encoder", backbone, profile=s.profile)
@@ -369,7 +372,8 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
                                progress)
         models["joint_space"] = joint.config()
     with timer("features_test"):
-        test_feats = features_of(joint, test.images, test.targets, s.scene_size, cache, progress, "test scenes")
+        test_feats = features_of(joint, test.images, test.targets, s.scene_size, cache, progress, "test scenes",
+                                 resize=proto["t2ipal.test_resize"])
     with timer("features_text"):
         length = int(proto["t2ipal.text_length"])  # caption tokens kept as TaI's "local features"
         what = {"joint": joint.config(), "texts": stable_hash(captions.texts), "v": 1}

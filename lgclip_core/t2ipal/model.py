@@ -124,8 +124,11 @@ class JointSpace(nn.Module):
     # -- images ---------------------------------------------------------------------------------------
     @torch.inference_mode()
     def encode_images(self, images: Any, size: int | None = None, batch_size: int = 64,
-                      progress: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """Global (N, D) and local (N, h*w, D) features, L2-normalised in the joint space, and (h, w)."""
+                      progress: bool = False, resize: str = "squash"
+                      ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """Global (N, D) and local (N, h*w, D) features, L2-normalised in the joint space, and (h, w).
+        ``resize``: "squash" (the whole image to size x size) or "clip" (shorter side, bicubic, centre crop: the
+        test transform of TaI-DPT's configs; protocols key ``t2ipal.test_resize``)."""
         from tqdm.auto import tqdm
 
         from ..encoders import to_float_batch
@@ -135,7 +138,7 @@ class JointSpace(nn.Module):
         size = size or enc.input_size
         gs, ls, grid = [], [], (0, 0)
         for i in tqdm(range(0, len(images), batch_size), desc="encode scenes", disable=not progress, leave=False):
-            x = enc.normalize(to_float_batch(images[i:i + batch_size], size))
+            x = enc.normalize(to_float_batch(images[i:i + batch_size], size, resize=resize))
             g, loc = enc.features(x)
             grid = tuple(loc.shape[-2:])
             loc = F.normalize(loc.flatten(2).transpose(1, 2).float(), dim=-1)
@@ -213,14 +216,18 @@ class PromptLearner(nn.Module):
                 init_ids, init_mask = te.token_ids([ctx_init])
                 if int(init_mask[0].sum()) - 2 == n_ctx:  # the words, without the two special tokens
                     init = te.input_embeddings(init_ids)[0, 1:1 + n_ctx].detach().float()
+            init_local = None
             if init is None:  # CoOp's random initialisation: N(0, init_std^2) (TaI-DPT: 0.02), default the
                 std = float(base.std()) if init_std is None else float(init_std)  # tower's embedding scale
+                # two independent draws, global first, as TaI-DPT's ctx and ctx_double
+                # (Caption_distill_double.py:104-113): the branches do not start as one prompt
                 init = torch.randn(n_ctx, base.shape[-1]) * std
+                init_local = torch.randn(n_ctx, base.shape[-1]) * std
         self.register_buffer("ids", ids, persistent=False)
         self.register_buffer("mask", mask, persistent=False)
         self.register_buffer("base", base, persistent=False)
         self.ctx_global = nn.Parameter(init.clone(), requires_grad=learn)
-        self.ctx_local = nn.Parameter(init.clone(), requires_grad=learn)
+        self.ctx_local = nn.Parameter((init if init_local is None else init_local).clone(), requires_grad=learn)
         self._frozen: tuple[torch.Tensor, torch.Tensor] | None = None
         self.tower_precision = "fp32"  # ``tower``: the trainer's TrainConfig.precision while it trains
 
