@@ -68,5 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m lgclip_core.cli: run the package's module (nested commands read its argv)
+    from lgclip_core.cli import main as _main
+
+    sys.exit(_main())

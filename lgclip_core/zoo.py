@@ -400,7 +400,10 @@ class Profile(Mapping[str, str]):
             root = cached_fixture(self.hub_fixture)
             os.environ["LGCLIP_HUB_CACHE"] = str(root / "hub")
             os.environ.setdefault("LGCLIP_DATA", str(root / "data"))
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            import huggingface_hub.constants  # read its environment at import: tell it too (no request goes out)
+
+            huggingface_hub.constants.HF_HUB_OFFLINE = True
 
     def after_load(self, role: str, backend: Backend, model: Any, info: dict[str, Any]) -> Any:
         if self.instrument is None:

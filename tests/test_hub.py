@@ -148,3 +148,23 @@ def test_hub_problem_classification() -> None:
     wrapped.__cause__ = GatedRepoError("x")
     assert zoo._hub_problem(wrapped) == "gated"
     assert zoo._hub_problem(ValueError("a shape mismatch")) is None  # not about the files: re-raised as it is
+
+
+def test_paper_shapes_builds_its_own_hub_when_none_is_named(tmp_path, monkeypatch) -> None:
+    import huggingface_hub.constants
+
+    from lgclip_core import hub_fixture
+
+    built = []
+    for var in ("LGCLIP_HUB_CACHE", "LGCLIP_DATA", "HF_HUB_OFFLINE"):  # recorded, so that teardown restores them
+        monkeypatch.setenv(var, "x")
+        monkeypatch.delenv(var)
+    monkeypatch.setattr(hub_fixture, "cached_fixture", lambda size: built.append(size) or tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    zoo.PROFILES["paper-shapes"].activate()
+    import os
+
+    assert built == ["true"] and os.environ["LGCLIP_HUB_CACHE"] == str(tmp_path / "hub")
+    assert os.environ["LGCLIP_DATA"] == str(tmp_path / "data") and huggingface_hub.constants.HF_HUB_OFFLINE
+    zoo.PROFILES["paper"].activate()  # the paper profile downloads: it never points anywhere else
+    assert built == ["true"]

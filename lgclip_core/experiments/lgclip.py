@@ -522,7 +522,8 @@ def build_result(cfg: LGCLIPConfig, proto: protocols.Protocol, roles: Roles, pro
         "timings_load": timer.load,
         "config": asdict(cfg),
         "manifest": {
-            "models": {"image_encoder": roles.encoder.config(), "generator": roles.generator.config(),
+            "models": {"image_encoder": roles.encoder.config(), "text_encoder": space.text_encoder.config(),
+                       "generator": roles.generator.config(),
                        "prompt_writer": roles.llm_writer.config(),
                        "template_writer": roles.template_writer.config()},
             "dataset": {"name": test.name, "split": "test", "protocol": roles.dataset.protocol,
