@@ -20,7 +20,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import BadInputError
+from .errors import BadInputError, check_class_names
+
+
+def _check_classes(classes: np.ndarray | list) -> np.ndarray:
+    """The estimator's ``classes`` checked like every other entry point: names with ``check_class_names`` (empty,
+    blank or duplicate names are refused), other labels (class indices) for exact duplicates."""
+    listed = list(np.asarray(classes).tolist())
+    if listed and all(isinstance(c, str) for c in listed):
+        check_class_names(listed)
+    elif len(set(listed)) != len(listed):
+        dup = next(c for c in listed if listed.count(c) > 1)
+        raise BadInputError(f"duplicate class label {dup!r} in `classes`; every class must be listed once")
+    return np.asarray(classes)
 
 
 def l2n(x: np.ndarray) -> np.ndarray:
@@ -91,7 +103,7 @@ class PrototypeClassifier(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         if len(y) != len(X):
             raise BadInputError(f"X has {len(X)} rows but y has {len(y)} labels")
-        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+        classes = np.unique(y) if self.classes is None else _check_classes(self.classes)
         if len(classes) < 2:
             raise BadInputError(f"{len(classes)} class(es) {classes.tolist()}: a classifier needs at least 2 "
                                 "(add another class, e.g. a 'background' or 'other' class)")

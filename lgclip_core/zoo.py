@@ -72,13 +72,25 @@ class OfflineAsset:
         return "reinstall it: " + self.install
 
     def expected_sha256(self, p: Path) -> dict[str, str]:
-        """Recorded hashes for the copy at ``p`` (for a card: the card inside ``p``; none if it has no card)."""
-        if self.sha256_card is not None:
-            import json
+        """Recorded hashes for the copy at ``p``. The registry's own (``sha256``) for the installed copy: they do
+        not live only in the files they protect, so deleting a card switches nothing off. Another copy (an
+        ``$LGCLIP_ASSET_...`` override, a freshly trained generator) is checked against its card, and a copy
+        without its card is refused (``MissingAssetError`` naming the fix)."""
+        if self.sha256_card is None or (self.sha256 and self._is_installed_copy(p)):
+            return dict(self.sha256)
+        import json
 
-            card = p / self.sha256_card
-            return dict(json.loads(card.read_text()).get("files", {})) if card.is_file() else {}
-        return dict(self.sha256)
+        card = p / self.sha256_card
+        if not card.is_file():
+            raise MissingAssetError(self.name, self.fix(), f"{p} has no {self.sha256_card}, so its files cannot be "
+                                                           "checked; a generator folder is used only with its card")
+        return dict(json.loads(card.read_text()).get("files", {}))
+
+    def _is_installed_copy(self, p: Path) -> bool:
+        spec = importlib.util.find_spec(self.module) if self.module else None
+        if spec is None or not spec.submodule_search_locations:
+            return False
+        return (Path(list(spec.submodule_search_locations)[0]) / self.relpath).resolve() == Path(p).resolve()
 
     def verify(self, p: Path, recheck: bool = False) -> None:
         """Hash (once per file version, remembered in the cache) and compare; ``IntegrityError`` on a mismatch."""
@@ -142,6 +154,14 @@ ASSETS: dict[str, OfflineAsset] = {
         OfflineAsset("lgclip-fmnist-generator", "lgclip train-generator (the weights are committed in "
                      "lgclip_core/weights/; a fresh clone has them)", "lgclip_core", "weights/fmnist-ddpm",
                      description="our text-to-image diffusion pipeline trained on Fashion-MNIST train",
+                     # the committed files' hashes (a test keeps them equal to the card's; after retraining and
+                     # exporting over the committed folder, copy the card's "files" here)
+                     sha256=(("model_index.json", "3124191535d8fc093271c9c3f763a0a15316dc06dd9aad842e718ea59b48d2d4"),
+                             ("scheduler/scheduler_config.json",
+                              "dd35ae7a1afe4e8e2c787e8ed50d256963264fac368948ce06bf155a8351df59"),
+                             ("unet/config.json", "e089dd2f3217076f5dce4154ba0d1fef5562c666f27bc8f7164563fbe950f56f"),
+                             ("unet/diffusion_pytorch_model.safetensors",
+                              "06ae05abdef5bea1409658372c17c4377400f10b2cfa83873f5dbef33996f49d")),
                      sha256_card="lgclip_generator.json",
                      reinstall="restore the committed files: git checkout -- lgclip_core/weights/fmnist-ddpm (or "
                                "reinstall the lgclip_core package)"),

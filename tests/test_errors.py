@@ -77,3 +77,36 @@ def test_a_classifier_needs_two_classes():
 
     with pytest.raises(BadInputError, match="at least 2"):
         PrototypeClassifier().fit(np.eye(3, dtype=np.float32), np.zeros(3, int))
+
+
+def test_duplicate_classes_are_refused_by_the_estimator() -> None:
+    import numpy as np
+
+    from lgclip_core.prototypes import PrototypeClassifier
+
+    with pytest.raises(BadInputError, match="duplicate class name 'bag'"):
+        PrototypeClassifier(classes=["bag", "bag"]).fit(np.eye(2), ["bag", "bag"])
+    with pytest.raises(BadInputError, match="duplicate class name"):
+        PrototypeClassifier(classes=["Bag", "bag "]).fit(np.eye(2), ["Bag", "bag "])
+    with pytest.raises(BadInputError, match="duplicate class label 0"):
+        PrototypeClassifier(classes=[0, 0, 1]).fit(np.eye(3), [0, 0, 1])
+
+
+def test_generators_warn_once_where_names_and_prompts_enter() -> None:
+    """A name the offline generator cannot read (an emoji becomes [UNK]; a 103-token name keeps 32 tokens) is
+    flagged where it enters the generator, once per name; prompts with unknown characters too."""
+    import warnings
+
+    from lgclip_core import zoo
+    from lgclip_core.errors import TextLimitWarning
+
+    gen = zoo.load("generator")
+    long_name = " ".join(["handbag"] * 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = gen.warn_class_names(["bag", "👜", long_name])
+        again = gen.warn_class_names(["👜", long_name])
+        prompts = gen.warn_text_limits(["a 🧦 on a table.", "a " + "long " * 80 + "sock."])
+    assert len(first) == 2 and again == [] and len(prompts) == 1  # a long description is not flagged
+    assert "[UNK]" in first[0] and "keeps the first 32" in first[1] and "🧦" in prompts[0]
+    assert all(issubclass(w.category, TextLimitWarning) for w in caught) and len(caught) == 3

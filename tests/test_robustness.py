@@ -22,6 +22,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "book" / "_generated" / "what_happens_when.md"
 
@@ -595,3 +597,37 @@ if __name__ == "__main__":
         print(f"wrote {a.write}")
     else:
         print(render_table(), end="")
+
+
+def test_the_generator_registry_hashes_equal_its_card() -> None:
+    """The zoo holds the committed generator's hashes itself; retraining over the folder must update both."""
+    from lgclip_core import zoo
+
+    asset = zoo.ASSETS["lgclip-fmnist-generator"]
+    card = json.loads((asset.path(verify=False) / asset.sha256_card).read_text())
+    assert dict(asset.sha256) == card["files"]
+
+
+def test_a_generator_without_its_card_is_checked_or_refused(tmp_path, monkeypatch) -> None:
+    """Deleting the card switches no check off: the installed copy is checked against the registry (a flipped
+    byte is refused), and any other copy without its card is refused with the fix."""
+    from lgclip_core import zoo
+    from lgclip_core.errors import IntegrityError, MissingAssetError
+    from lgclip_core.generator import load_offline_generator
+
+    monkeypatch.setenv("LGCLIP_MODEL_CACHE", str(tmp_path / "mc"))
+    copy = copy_asset("lgclip-fmnist-generator", tmp_path / "gen")
+    (copy / "lgclip_generator.json").unlink()
+    monkeypatch.setenv("LGCLIP_ASSET_LGCLIP_FMNIST_GENERATOR", str(copy))
+    with pytest.raises(MissingAssetError, match="has no lgclip_generator.json"):
+        zoo.asset_path("lgclip-fmnist-generator")
+    with pytest.raises(MissingAssetError, match="has no lgclip_generator.json"):
+        load_offline_generator("lgclip-fmnist-ddpm", path=copy)
+    asset = zoo.ASSETS["lgclip-fmnist-generator"]
+    installed = asset.path(verify=False)
+    monkeypatch.setattr(zoo.OfflineAsset, "_is_installed_copy", lambda self, p: Path(p).resolve() == copy.resolve())
+    zoo.asset_path("lgclip-fmnist-generator")  # intact files: the registry's hashes pass them
+    flip_byte(largest_file(copy))
+    with pytest.raises(IntegrityError):
+        zoo.asset_path("lgclip-fmnist-generator")
+    assert installed.is_dir()

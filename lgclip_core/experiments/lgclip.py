@@ -382,6 +382,7 @@ def load_roles(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Roles:
     names = check_class_names(ds.prompt_names, min_classes=2)
     encoder = _load_encoder(cfg)
     generator = load_generator(cfg, proto)
+    generator.warn_class_names(names)  # where the names meet the model that must read them
     template_writer = zoo.load("prompt_writer", "template", cfg.profile)
     llm_writer = zoo.load("prompt_writer", cfg.prompt_writer, cfg.profile)
     if hasattr(llm_writer, "with_prompting"):  # a new writer: the zoo's shared one is left as it is

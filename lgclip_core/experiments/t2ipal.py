@@ -336,6 +336,7 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
             vocab = ClassVocabulary(test.classnames)
             models["dataset"] = {"name": test.name, "protocol": test.protocol}
     classnames = vocab.classnames
+    generator.warn_class_names(classnames)  # where the names meet the model that must read them
     # -- captions -> labels ----------------------------------------------------------------------------
     with timer("captions"):
         written = template_captions(vocab, s.n_template, s.data_seed, max_items=s.max_items)

@@ -23,7 +23,7 @@ from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 from tqdm.auto import tqdm
 
 from ..cache import ArtifactCache, default_cache, sha256_file, shared_chunks
-from ..errors import BadInputError, check_prompts
+from ..errors import BadInputError, MissingAssetError, check_prompts
 from ..precision import resolve_precision
 from ..tokenizers import build_directory
 from ..zoo import ASSETS, HubModel, asset_path, from_hub
@@ -127,6 +127,9 @@ def _minilm_parts() -> tuple[Any, Any]:
 
 
 # ---------------------------------------------------------------------------------- the common wrapper
+_WARNED: set[tuple[str, str, str]] = set()  # (generator, template, text) already warned about in this process
+
+
 class Generator:
     """``generate(prompts, seeds) -> uint8 (N, H, W, 3)`` over any diffusers text-to-image pipeline."""
 
@@ -153,9 +156,38 @@ class Generator:
         return Generator(self.pipe, self.name, self.revision, steps or self.steps, guidance,
                          self.batch_size, self.extra, precision or self.precision)
 
+    def warn_text_limits(self, texts: Sequence[str], template: str = "{}", lengths: bool = False) -> list[str]:
+        """``TextLimitWarning`` for each text this generator will not read as written, once per text and generator
+        in a process; returns the new messages. Prompts (``generate``, ``generate_images``: cached or not) are
+        checked for characters its text encoder's vocabulary lacks; class names (``warn_class_names``) also for
+        its token limit. Long descriptions are not flagged: the offline generator reads their first 32 tokens by
+        design (``TEXT_MAX_LENGTH``)."""
+        import warnings
+
+        from ..errors import TextLimitWarning, text_limit_messages
+
+        tokenizer = getattr(self.pipe, "tokenizer", None)
+        if tokenizer is None:
+            return []
+        limit = TEXT_MAX_LENGTH if isinstance(self.pipe, TextToImagePixelPipeline) else tokenizer.model_max_length
+        new = [t for t in dict.fromkeys(texts) if (self.name, template, t) not in _WARNED]
+        _WARNED.update((self.name, template, t) for t in new)
+        model = f"the text encoder of generator {self.name!r}"
+        messages = text_limit_messages([template.format(t) for t in new], tokenizer, limit if lengths else None,
+                                       model) if new else []
+        for message in messages:
+            warnings.warn(message, TextLimitWarning, stacklevel=3)
+        return messages
+
+    def warn_class_names(self, names: Sequence[str]) -> list[str]:
+        """Class names this generator cannot read as written in the paper's template "A photo of a {name}.":
+        cut at its token limit or with unknown characters (``TextLimitWarning``, once per name)."""
+        return self.warn_text_limits(names, "A photo of a {}.", lengths=True)
+
     def generate(self, prompts: Sequence[str], seeds: Sequence[int], progress: bool = False,
                  batch_size: int | None = None) -> np.ndarray:
         prompts = check_prompts(prompts)
+        self.warn_text_limits(prompts)
         seeds = [int(s) for s in seeds]
         if len(seeds) != len(prompts):
             raise BadInputError(f"{len(prompts)} prompts but {len(seeds)} seeds; give one seed per prompt")
@@ -186,6 +218,7 @@ def generate_images(generator: Generator, prompts: Sequence[str], seeds: Sequenc
     prompts = check_prompts(prompts)
     if len(seeds) != len(prompts):
         raise BadInputError(f"{len(prompts)} prompts but {len(seeds)} seeds; give one seed per prompt")
+    generator.warn_text_limits(prompts)
     cache = cache or default_cache()
     starts = range(0, len(prompts), chunk)
     parts = [{"generator": generator.config(), "prompts": list(prompts[i:i + chunk]),
@@ -215,7 +248,11 @@ def load_offline_generator(name: str, path: str | os.PathLike | None = None, ste
                                                     local_files_only=True, use_safetensors=True)
     pipe.to(_device())
     pipe.set_progress_bar_config(disable=True)
-    card = json.loads((path / GENERATOR_CARD).read_text()) if (path / GENERATOR_CARD).exists() else {}
+    if not (path / GENERATOR_CARD).is_file():  # its sampling defaults live there: never guess them
+        asset = ASSETS["lgclip-fmnist-generator"]
+        raise MissingAssetError(asset.name, asset.fix(), f"{path} has no {GENERATOR_CARD} (the card holds the "
+                                                         "sampling defaults and the files' hashes)")
+    card = json.loads((path / GENERATOR_CARD).read_text())
     defaults = card.get("sampling_defaults", {})
     weights = path / "unet" / "diffusion_pytorch_model.safetensors"
     revision = sha256_file(weights)[:16] if weights.exists() else "unsaved"
