@@ -25,7 +25,7 @@ import contextlib
 import copy
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,6 +83,16 @@ class PromptWriter(Protocol):
     def write_class(self, classname: str, index: int, n: int, seed: int) -> list[str]: ...
 
     def write(self, classnames: Sequence[str], n: int = 10, seed: int = 2024) -> dict[str, list[str]]: ...
+
+
+class BatchedPromptWriter(PromptWriter, Protocol):
+    """A writer that writes several classes per call (an LLM decodes them in one batch); ``write_prompts`` uses
+    it when the writer has these methods."""
+
+    def classes_per_batch(self, n: int) -> int: ...
+
+    def write_classes(self, classnames: Sequence[str], indices: Sequence[int], n: int, seed: int,
+                      done: Callable[[int, list[str]], None] | None = None) -> list[list[str]]: ...
 
 
 def _check_n(n: object) -> int:
@@ -359,52 +369,66 @@ class LLMWriter:
                                                         one_sentence=True, no_repeat=False))
         return out
 
+    def sample_lists(self, requests: Sequence[tuple[str, int]], n: int) -> list[str]:
+        """one_request: the raw list answers of ``(class, seed)`` requests, decoded in one batch, each with its
+        pre-filled start (budget: max_new_tokens per item; a row stops at its n-th line). Each request samples
+        from its own seeded generator, so its answer does not depend on the others in the batch."""
+        raws = self._generate([(self.list_chat_text(c, n), 1, seed) for c, seed in requests],
+                              self.max_new_tokens * n, one_sentence=False, max_lines=n)
+        return [LIST_PREFILL.format(c) + raw[0] for (c, _), raw in zip(requests, raws, strict=True)]
+
     def sample_list(self, classname: str, n: int, seed: int) -> str:
-        """one_request: the raw list answer, its pre-filled start included (budget: max_new_tokens per item)."""
-        raw = self._generate([(self.list_chat_text(classname, n), 1, seed)], self.max_new_tokens * n,
-                             one_sentence=False, max_lines=n)[0][0]
-        return LIST_PREFILL.format(classname) + raw
+        """one_request: one class's raw list answer (``sample_lists`` with one request)."""
+        return self.sample_lists([(classname, seed)], n)[0]
 
     def classes_per_batch(self, n: int) -> int:
-        """How many classes' n requests fit in one decoding batch of ``batch_rows`` samples."""
-        return max(1, self.batch_rows // n)
+        """How many classes one ``write_classes`` call takes: per_description, as many as their n requests fit
+        in ``batch_rows`` samples; one_request, one row per class (the classes' lists decode together)."""
+        return max(1, self.batch_rows // n) if self.prompting == "per_description" else min(self.batch_rows, 16)
 
-    def write_classes(self, classnames: Sequence[str], indices: Sequence[int], n: int,
-                      seed: int) -> list[list[str]]:
+    def write_classes(self, classnames: Sequence[str], indices: Sequence[int], n: int, seed: int,
+                      done: Callable[[int, list[str]], None] | None = None) -> list[list[str]]:
         """n descriptions per class; attempt a of class i uses seed ``seed + i + 1_000_003 * a`` (deterministic
-        re-draws). per_description batches all classes' requests of an attempt; one_request goes class by class."""
-        if self.prompting == "one_request":
-            return [self._write_list(c, i, n, seed) for c, i in zip(classnames, indices, strict=True)]
+        re-draws). Every attempt decodes the requests of all unfinished classes in one batch (per_description: n
+        per class; one_request: one list per class). ``done(j, descriptions)`` is called as soon as class j is
+        complete, so a caller can store it before the other classes' re-draws (``write_prompts`` does)."""
         per = self.classes_per_batch(n)
         if len(classnames) > per:
             return [out for lo in range(0, len(classnames), per)
-                    for out in self.write_classes(classnames[lo:lo + per], indices[lo:lo + per], n, seed)]
+                    for out in self.write_classes(classnames[lo:lo + per], indices[lo:lo + per], n, seed,
+                                                  None if done is None else
+                                                  (lambda j, d, lo=lo: done(lo + j, d)))]
         results: list[list[str | None]] = [[None] * n for _ in classnames]
+        reported: set[int] = set()
         for attempt in range(self.max_attempts):
             todo = [(j, [i for i in range(n) if r[i] is None]) for j, r in enumerate(results)]
             todo = [(j, slots) for j, slots in todo if slots]
             if not todo:
                 break
-            texts = self.sample_many([(classnames[j], len(slots), seed + indices[j] + 1_000_003 * attempt)
-                                      for j, slots in todo])
-            for (j, slots), row in zip(todo, texts, strict=True):
-                for i, text in zip(slots, row, strict=True):
-                    results[j][i] = clean_description(classnames[j], text)
-        return [self._complete(c, r) for c, r in zip(classnames, results, strict=True)]
-
-    def _write_list(self, classname: str, index: int, n: int, seed: int) -> list[str]:
-        """one_request: one list per attempt, parsed; lines already taken are skipped."""
-        result: list[str | None] = [None] * n
-        for attempt in range(self.max_attempts):
-            todo = [i for i in range(n) if result[i] is None]
-            if not todo:
-                break
-            taken = {r.lower() for r in result if r is not None}
-            raw = self.sample_list(classname, n, seed + index + 1_000_003 * attempt)
-            new = [d for d in parse_description_list(classname, raw) if d.lower() not in taken]
-            for i, d in zip(todo, new, strict=False):
-                result[i] = d
-        return self._complete(classname, result)
+            seeds = [seed + indices[j] + 1_000_003 * attempt for j, _ in todo]
+            if self.prompting == "one_request":
+                lists = self.sample_lists([(classnames[j], s) for (j, _), s in zip(todo, seeds, strict=True)], n)
+                for (j, slots), raw in zip(todo, lists, strict=True):
+                    taken = {r.lower() for r in results[j] if r is not None}
+                    new = [d for d in parse_description_list(classnames[j], raw) if d.lower() not in taken]
+                    for i, d in zip(slots, new, strict=False):
+                        results[j][i] = d
+            else:
+                texts = self.sample_many([(classnames[j], len(slots), s) for (j, slots), s in zip(todo, seeds,
+                                                                                                   strict=True)])
+                for (j, slots), row in zip(todo, texts, strict=True):
+                    for i, text in zip(slots, row, strict=True):
+                        results[j][i] = clean_description(classnames[j], text)
+            if done is not None:
+                for j, r in enumerate(results):
+                    if j not in reported and all(x is not None for x in r):
+                        reported.add(j)
+                        done(j, self._complete(classnames[j], r))
+        out = [self._complete(c, r) for c, r in zip(classnames, results, strict=True)]
+        if done is not None:  # classes that needed the filler after the last attempt
+            for j in sorted(set(range(len(classnames))) - reported):
+                done(j, out[j])
+        return out
 
     def _complete(self, classname: str, result: list[str | None]) -> list[str]:
         """The n descriptions of one class, a slot left empty by every attempt filled with an accepted one."""
@@ -424,7 +448,7 @@ class LLMWriter:
 
 
 class _LineLimit:
-    """Stops a (batch-of-one) list answer once it holds ``n`` complete lines: the rest would be discarded."""
+    """Stops each row of a batch of list answers once it holds ``n`` complete lines: the rest would be discarded."""
 
     def __init__(self, tokenizer: Any, start: int, n: int):
         self.tokenizer, self.start, self.n = tokenizer, start, n
@@ -609,7 +633,8 @@ def load_llm_writer(name: str, asset: str | None = None, hub: HubModel | None = 
 def write_prompts(writer: PromptWriter, classnames: Sequence[str], n: int = 10, seed: int = 2024,
                   cache: ArtifactCache | None = None, progress: bool = False) -> dict[str, list[str]]:
     """``writer.write`` with one cache entry per class: reruns are free and interrupted runs resume (a writer
-    with ``write_classes`` writes the missing classes ``batch_rows // n`` at a time, each chunk stored at once)."""
+    with ``write_classes`` writes the missing classes several at a time, each class stored as soon as it is
+    complete, so a run interrupted during another class's re-draws keeps it)."""
     from tqdm.auto import tqdm
 
     names = check_class_names(classnames)
@@ -631,10 +656,13 @@ def write_prompts(writer: PromptWriter, classnames: Sequence[str], n: int = 10, 
         with tqdm(total=len(missing), desc=f"prompts ({writer.name})", disable=not progress, leave=False) as bar:
             for lo in range(0, len(missing), per_call):
                 chunk = missing[lo:lo + per_call]
-                written = batched([c for _, c in chunk], [i for i, _ in chunk], n, int(seed))
-                for (i, c), value in zip(chunk, written, strict=True):
-                    out[c] = cache.json("prompts", key(i, c), lambda value=value: value)
-                bar.update(len(chunk))
+
+                def store(j: int, value: list[str], chunk: list[tuple[int, str]] = chunk) -> None:
+                    i, c = chunk[j]  # stored as soon as the class is complete: an interruption keeps it
+                    out[c] = cache.json("prompts", key(i, c), lambda: value)
+                    bar.update(1)
+
+                batched([c for _, c in chunk], [i for i, _ in chunk], n, int(seed), store)
     for i, c in enumerate(tqdm(names, desc=f"prompts ({writer.name})", disable=not progress or batched is not None,
                                leave=False)):
         if c not in out:

@@ -251,3 +251,49 @@ def test_gguf_conversion_parses_the_file_once_and_restores_gguf() -> None:
         arch = next(k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == "llama")
         assert gguf.get_tensor_name_map(arch, 30) is gguf.get_tensor_name_map(arch, 30)
     assert (gguf.GGUFReader, gguf.get_tensor_name_map) == before
+
+
+KILL_AFTER_FIRST_CLASS = """
+import os, signal, sys
+from lgclip_core import zoo
+from lgclip_core.cache import ArtifactCache
+from lgclip_core.prompts import LLMWriter, write_prompts
+
+base = zoo.load("prompt_writer", "tiny-llm")
+writer = LLMWriter(base.name, base.model, base.tokenizer, base.source, max_new_tokens=8).with_prompting("one_request")
+original = ArtifactCache.json
+def json_then_die(self, kind, parts, build, *a, **k):
+    value = original(self, kind, parts, build, *a, **k)
+    if kind == "prompts":
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 right after the first class is stored
+    return value
+ArtifactCache.json = json_then_die
+write_prompts(writer, sys.argv[2].split(","), n=3, seed=7, cache=ArtifactCache(sys.argv[1]))
+"""
+
+
+@pytest.mark.slow  # the tiny LLM's tokenizer comes from SmolLM2's GGUF (converted once per machine)
+def test_authors_prompt_writing_resumes_per_class_after_kill_9(tmp_path: Path) -> None:
+    """one_request decodes every class's list in one batch and stores each class as soon as it is complete: a
+    kill -9 loses only the classes not yet stored, and the resume writes only those (counted by cache hits)."""
+    import subprocess
+    import sys
+
+    from lgclip_core.cache import ArtifactCache
+
+    names = ["sneaker", "bag", "coat", "sandal"]
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_CLASS, str(tmp_path / "c"), ",".join(names)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    base = zoo.load("prompt_writer", "tiny-llm")
+    writer = LLMWriter(base.name, base.model, base.tokenizer, base.source, max_new_tokens=8).with_prompting(
+        "one_request")
+    asked: list[str] = []
+    original = writer.write_classes
+    writer.write_classes = lambda cs, idx, n, seed, done=None: asked.extend(cs) or original(cs, idx, n, seed, done)
+    cache = ArtifactCache(tmp_path / "c")
+    resumed = write_prompts(writer, names, n=3, seed=7, cache=cache)
+    assert len(asked) == len(names) - 1 and len(set(names) - set(asked)) == 1  # the stored class was kept
+    fresh = write_prompts(writer, names, n=3, seed=7, cache=ArtifactCache(tmp_path / "d"))
+    assert resumed == fresh  # resuming gives what an uninterrupted run writes
+    assert fresh["bag"] == writer.write_class("bag", 1, 3, 7)  # a class alone = the class in the batch

@@ -183,8 +183,8 @@ def test_one_request_is_one_list_per_class_and_deterministic() -> None:
     one = writer.with_prompting("one_request")
     assert writer.prompting == "per_description" and one.config() != writer.config()
     calls: list[int] = []
-    original = one.sample_list
-    one.sample_list = lambda c, n, s: calls.append(s) or original(c, n, s)  # type: ignore[method-assign]
+    original = one.sample_lists
+    one.sample_lists = lambda reqs, n: calls.extend(s for _, s in reqs) or original(reqs, n)  # type: ignore
     a = one.write(["sneaker", "bag"], n=3, seed=7)
     assert a == one.write(["sneaker", "bag"], n=3, seed=7)
     assert calls[0] == 7 and all(s in (7, 8) or s > 1_000_000 for s in calls)  # re-draws use the next seed
