@@ -273,7 +273,7 @@ write_prompts(writer, sys.argv[2].split(","), n=3, seed=7, cache=ArtifactCache(s
 
 
 @pytest.mark.slow  # the tiny LLM's tokenizer comes from SmolLM2's GGUF (converted once per machine)
-def test_authors_prompt_writing_resumes_per_class_after_kill_9(tmp_path: Path) -> None:
+def test_authors_prompt_writing_resumes_per_class_after_kill_9(tmp_path) -> None:
     """one_request decodes every class's list in one batch and stores each class as soon as it is complete: a
     kill -9 loses only the classes not yet stored, and the resume writes only those (counted by cache hits)."""
     import subprocess
