@@ -14,11 +14,11 @@ refer to the code it builds on (TaI-DPT, github guozix/TaI-DPT) and the conventi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import UnknownNameError
+from .registry import NamedMapping
 
 PROTOCOLS = ("authors", "clean")
 PAPERS = ("lgclip", "t2ipal")
@@ -331,24 +331,13 @@ def choices(paper: str | None = None) -> list[Choice]:
     return [c for c in CHOICES if paper is None or c.paper == paper]
 
 
-class Protocol(Mapping[str, Any]):
+class Protocol(NamedMapping):
     """The values one protocol gives every choice of one paper: ``p["lgclip.scoring"]``, ``p.name``."""
 
     def __init__(self, name: str, paper: str | None = None):
         self.name = _check_protocol(name)
         self.paper = paper
-        self._values = {c.key: c.value(name) for c in choices(paper)}
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._values:
-            raise UnknownNameError("protocol choice", key, list(self._values))
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
+        super().__init__({c.key: c.value(name) for c in choices(paper)}, "protocol choice")
 
     def __repr__(self) -> str:
         return f"Protocol({self.name!r}, paper={self.paper!r})"

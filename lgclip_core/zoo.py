@@ -16,13 +16,14 @@ import importlib
 import importlib.util
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .errors import HubModelError, MissingAssetError, UnknownNameError
+from .registry import NamedMapping
 
 ROLES = ("prompt_writer", "image_encoder", "text_encoder", "generator", "dataset")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -383,7 +384,7 @@ BACKENDS: dict[str, dict[str, Backend]] = {r: {} for r in ROLES}
 for _bk in _BACKENDS:
     BACKENDS[_bk.role][_bk.name] = _bk
 
-class Profile(Mapping[str, str]):
+class Profile(NamedMapping):
     """A named composition: the backend of every role (``profile[role]``) and how a run treats it.
 
     ``random_weights``: its numbers measure no method. ``follows_paper``: the papers' own setting (their backbones,
@@ -396,18 +397,10 @@ class Profile(Mapping[str, str]):
     def __init__(self, name: str, roles: dict[str, str], description: str, random_weights: bool = False,
                  follows_paper: bool = False, reports: str = "accuracy", hub_fixture: str | None = None,
                  instrument: str | None = None):
+        super().__init__(roles, "role")
         self.name, self.roles, self.description = name, dict(roles), description
         self.random_weights, self.follows_paper, self.reports = random_weights, follows_paper, reports
         self.hub_fixture, self.instrument = hub_fixture, instrument
-
-    def __getitem__(self, role: str) -> str:
-        return self.roles[role]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.roles)
-
-    def __len__(self) -> int:
-        return len(self.roles)
 
     def __repr__(self) -> str:
         return f"Profile({self.name!r})"
