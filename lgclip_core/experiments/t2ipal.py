@@ -427,6 +427,9 @@ def train_method(prep: Prepared, method: str, seed: int, progress: bool = True) 
              "captions": stable_hash(prep.captions.texts),
              "renders": _hash_images(prep.render_images) if data_kind == "images" else None,
              "compose": s.composed, "grid": s.grid, "scene_size": s.scene_size}
+    prompts = getattr(model, "prompts", None)
+    if getattr(prompts, "context_init", "words") != "words":  # random contexts: keyed apart from the older scheme
+        parts["context_init"] = prompts.context_init
 
     def build() -> dict[str, np.ndarray]:
         data = prep.text_feats if data_kind == "text" else prep.train_feats(seed, progress)

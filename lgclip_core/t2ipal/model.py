@@ -226,6 +226,9 @@ class PromptLearner(nn.Module):
         self.register_buffer("ids", ids, persistent=False)
         self.register_buffer("mask", mask, persistent=False)
         self.register_buffer("base", base, persistent=False)
+        # how the contexts started (part of the trained models' cache key: "random" changed in Dec 2026 from one
+        # draw cloned into both to two independent draws)
+        self.context_init = "words" if init_local is None else "random-independent"
         self.ctx_global = nn.Parameter(init.clone(), requires_grad=learn)
         self.ctx_local = nn.Parameter((init if init_local is None else init_local).clone(), requires_grad=learn)
         self._frozen: tuple[torch.Tensor, torch.Tensor] | None = None
