@@ -391,9 +391,12 @@ def load_roles(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Roles:
     return Roles(ds, test, names, encoder, generator, template_writer, llm_writer, imagenet_writer)
 
 
-def write_all_prompts(cfg: LGCLIPConfig, roles: Roles, cache: ArtifactCache) -> WrittenPrompts:
-    """Step: ``n_descriptions`` descriptions per class from the prompt writer, and the plain template's prompt."""
-    llm = write_prompts(roles.llm_writer, roles.names, n=cfg.n_descriptions, seed=cfg.seed, cache=cache)
+def write_all_prompts(cfg: LGCLIPConfig, roles: Roles, cache: ArtifactCache, progress: bool = True
+                      ) -> WrittenPrompts:
+    """Step: ``n_descriptions`` descriptions per class from the prompt writer (a bar counts the classes as each
+    is stored), and the plain template's prompt."""
+    llm = write_prompts(roles.llm_writer, roles.names, n=cfg.n_descriptions, seed=cfg.seed, cache=cache,
+                        progress=progress)
     return WrittenPrompts(llm, write_prompts(roles.template_writer, roles.names, n=1, seed=cfg.seed, cache=cache))
 
 
@@ -565,7 +568,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     with timer("load_models"):
         roles = load_roles(cfg, proto)
     with timer("prompts"):
-        prompts = write_all_prompts(cfg, roles, cache)
+        prompts = write_all_prompts(cfg, roles, cache, progress)
     with timer("generation"):
         sets = generate_sets(roles.generator, roles.names, prompts.llm, cfg.n_max, finish, cache, progress)
     ms = MultiScaleEncoder(roles.encoder, cfg.n_scales, seed=cfg.seed,
