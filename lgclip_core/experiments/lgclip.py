@@ -828,7 +828,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="offline", choices=sorted(zoo.PROFILES))
     p.add_argument("--dataset", default=None, help="a dataset name registered in the zoo (default: the profile's)")
     p.add_argument("--backbone", default=None, help="an image encoder name registered in the zoo")
-    p.add_argument("--quick", action="store_true", help="1,000 test images and smaller ablations (cold on 2 CPU cores, measured Dec 2026 with "
+    p.add_argument("--quick", action="store_true",
+                   help="1,000 test images and smaller ablations (cold on 2 CPU cores, measured Dec 2026 with "
                         "--settings paper --protocol authors: 517 s, 427 s of it the authors' one list "
                         "request per class)")
     p.add_argument("--settings", default="profile", choices=SETTINGS,
