@@ -234,6 +234,24 @@ def _effect(key: str, proto: dict) -> object:
         return score(s - 0.5, y, proto)
     if key == "t2ipal.text_length":
         return int(proto[key])  # read by experiments.t2ipal.prepare (checked in the tiny run below)
+    if key == "t2ipal.test_resize":  # read by prepare for the test images: JointSpace.encode_images(resize=)
+        from lgclip_core.encoders import to_float_batch
+
+        img = np.random.default_rng(0).integers(0, 256, (1, 12, 20, 3), dtype=np.uint8)
+        return to_float_batch(img, 8, resize=proto[key]).numpy().round(4).tobytes()
+    if key == "t2ipal.global_pool":  # read by prepare: OpenCLIPImageEncoder.with_global_pool
+        import torch
+        from open_clip.modified_resnet import AttentionPool2d
+
+        from lgclip_core.encoders import attention_pool_without_positional
+
+        torch.manual_seed(0)
+        pool, h = AttentionPool2d(3, 16, 2, 8).eval(), torch.randn(1, 16, 3, 3)
+        with torch.no_grad():
+            out = pool(h) if proto[key] == "with_positional" else attention_pool_without_positional(pool, h)
+        return out.numpy().round(5).tobytes()
+    if key in ("t2ipal.optimiser", "t2ipal.model_selection", "t2ipal.context_draws"):
+        return proto[key]  # registry-only: the same value under both protocols (kept or adopted), by design
     raise AssertionError(f"no consumer known for {key}: add one to this test")
 
 
