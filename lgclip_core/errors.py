@@ -127,6 +127,10 @@ def text_limit_messages(texts: list[str], tokenizer: Any, max_tokens: int | None
     out = []
     unk = getattr(tokenizer, "unk_token", None)
     unk_id = getattr(tokenizer, "unk_token_id", None)
+    # a byte-level BPE (CLIP) has no unknown characters: its unk token is its end-of-text token, in every text
+    specials = {getattr(tokenizer, f"{k}_token_id", None) for k in ("bos", "eos", "pad", "cls", "sep")}
+    if unk_id in specials:
+        unk_id = None
     for text in texts:
         ids = tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
         problems = []
