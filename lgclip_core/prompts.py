@@ -377,10 +377,6 @@ class LLMWriter:
                               self.max_new_tokens * n, one_sentence=False, max_lines=n)
         return [LIST_PREFILL.format(c) + raw[0] for (c, _), raw in zip(requests, raws, strict=True)]
 
-    def sample_list(self, classname: str, n: int, seed: int) -> str:
-        """one_request: one class's raw list answer (``sample_lists`` with one request)."""
-        return self.sample_lists([(classname, seed)], n)[0]
-
     def classes_per_batch(self, n: int) -> int:
         """How many classes one ``write_classes`` call takes: per_description, as many as their n requests fit
         in ``batch_rows`` samples; one_request, one row per class (the classes' lists decode together)."""

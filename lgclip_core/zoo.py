@@ -236,8 +236,9 @@ def from_hub(role: str, name: str, hub: HubModel, load: Callable[[str, dict[str,
     loader's own ``from_pretrained`` / ``hf_hub_download``; any failure to find the files becomes one
     ``HubModelError`` line naming the backend, the repository, the revision and what to do."""
     kwargs: dict[str, Any] = {"revision": hub.revision}
-    if hub_cache_dir():
-        kwargs["cache_dir"] = hub_cache_dir()
+    cache_dir = hub_cache_dir()
+    if cache_dir:
+        kwargs["cache_dir"] = cache_dir
     try:
         return load(hub.repo_id, kwargs)
     except Exception as exc:  # noqa: BLE001 - classified below; anything that is not about the files re-raises
@@ -398,7 +399,7 @@ class Profile(NamedMapping):
                  follows_paper: bool = False, reports: str = "accuracy", hub_fixture: str | None = None,
                  instrument: str | None = None):
         super().__init__(roles, "role")
-        self.name, self.roles, self.description = name, dict(roles), description
+        self.name, self.description = name, description
         self.random_weights, self.follows_paper, self.reports = random_weights, follows_paper, reports
         self.hub_fixture, self.instrument = hub_fixture, instrument
 
