@@ -214,19 +214,17 @@ def instrument(role: str, backend: Any, model: Any, info: dict[str, Any]) -> Any
         cfg = model.model.config
         load.update(architecture=type(model.model).__name__, layers=cfg.num_hidden_layers,
                     parameters=count_parameters(model.model))
-        # every caller (descriptions, T2I-PAL's captions) samples through model.generate: items = generated tokens
-        METER.wrap(model.model, "generate", "prompt_writer", _generated_tokens, from_result=True)
+        # every caller (descriptions, T2I-PAL's captions) samples through the writer's decode: items = row-steps
+        METER.wrap(model, "decode", "prompt_writer", _row_steps, from_result=True)
     else:
         return model
     METER.record_load(role, **load)
     return model
 
 
-def _generated_tokens(out: Any, *args: Any, **kwargs: Any) -> int:
-    """Token positions generate() produced (rows x new columns: batched sampling computes every one)."""
-    ids = kwargs.get("input_ids", args[0] if args else None)
-    seqs = out.sequences if hasattr(out, "sequences") else out
-    return int(seqs.shape[0] * (seqs.shape[1] - (ids.shape[1] if ids is not None else 0)))
+def _row_steps(out: Any, *args: Any, **kwargs: Any) -> int:
+    """Token positions a decode computed (``Decoded.row_steps``: rows still in the batch, summed over steps)."""
+    return int(out.row_steps)
 
 
 def qwen_config(layers: int | None = None, **overrides: Any) -> Any:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .cache import ArtifactCache, default_cache, sha256_file
+from .decoding import SENTENCE, Decoded, Group, StopRule, sample
 from .errors import BadInputError, LGCLIPError, check_class_names, check_prompts
 from .tokenizers import build_directory
 from .zoo import HubModel, asset_path, from_hub
@@ -210,8 +211,6 @@ class LLMWriter:
     def __init__(self, name: str, model: Any, tokenizer: Any, source: dict[str, Any], temperature: float = 0.7,
                  top_p: float = 0.95, max_new_tokens: int = 60, no_repeat_ngram_size: int = 3,
                  max_attempts: int = 4, prompting: str = "per_description", batch_rows: int = 100):
-        import torch
-
         if prompting not in PROMPTINGS:
             raise BadInputError(f"prompting must be one of {PROMPTINGS}, got {prompting!r}")
         self.name, self.model, self.tokenizer, self.source = name, model.eval(), tokenizer, source
@@ -222,7 +221,6 @@ class LLMWriter:
         self.tokenizer.padding_side = "left"  # batched prompts must all end where generation starts
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self._torch = torch
 
     def with_prompting(self, prompting: str) -> LLMWriter:
         """The same model and decoding with another prompting mode (a new writer; this one is unchanged)."""
@@ -270,86 +268,19 @@ class LLMWriter:
                            {"role": "user", "content": LIST_REQUEST.format(n=n, c=classname)}],
                           LIST_PREFILL.format(classname))
 
-    def _generate(self, groups: Sequence[tuple[str, int, int]], max_new_tokens: int, one_sentence: bool,
-                  max_lines: int | None = None, no_repeat: bool = True) -> list[list[str]]:
-        """Raw continuations for groups ``(chat text, k, seed)``: k samples of each text, all groups in one batch.
-
-        Why one batch: on a CPU, decoding a 135M model is bound by reading its weights once per step, so ten
-        classes' requests cost little more than one. Each group still samples from its own generator seeded
-        with its seed (``_GroupSampler``), so a class's descriptions do not depend on which other classes share
-        the batch. The prompts are encoded once for all their samples (``_prefill``).
-        """
-        from transformers import LogitsProcessorList, StoppingCriteriaList
-
-        torch = self._torch
-        with torch.inference_mode():
-            input_ids, attention_mask, cache = self._prefill(groups)
-        start = input_ids.shape[1]
-        processors = LogitsProcessorList()
-        if one_sentence and no_repeat and self.no_repeat_ngram_size > 0:  # a list repeats "{class}, which has"
-            processors.append(_NoRepeatNGramInContinuation(self.no_repeat_ngram_size, start))
-        # an embedding padded past the tokenizer (Qwen2.5: 151,936 rows, 151,665 tokens) must not emit an id that
-        # decodes to nothing and breaks the stop-string tables
-        processors.append(_GroupSampler([(k, seed) for _, k, seed in groups], self.temperature, self.top_p,
-                                        self.device, decodable=len(self.tokenizer)))
-        eos: set[int] = set()
-        for ids in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
-            eos.update(ids if isinstance(ids, list) else [] if ids is None else [ids])
-        stop: dict[str, Any] = {"stop_strings": ["\n", ". "], "tokenizer": self.tokenizer} if one_sentence else {}
-        if max_lines:
-            stop["stopping_criteria"] = StoppingCriteriaList([_LineLimit(self.tokenizer, start, max_lines)])
-        with torch.inference_mode():  # the sampler draws from its own generators: the global RNG is untouched
-            out = self.model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, cache=cache, do_sample=False, temperature=None,
-                top_p=None, top_k=None, repetition_penalty=1.0, max_new_tokens=max_new_tokens,
-                logits_processor=processors, **stop,
-                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(eos))
-        decoded = iter(self.tokenizer.batch_decode(out[:, start:], skip_special_tokens=True))
-        return [[next(decoded) for _ in range(k)] for _, k, _ in groups]
-
-    def _prefill(self, groups: Sequence[tuple[str, int, int]]) -> tuple[Any, Any, Any]:
-        """Input ids, attention mask and key/value cache of the batch: k rows per group, the cache holding every
-        prompt token but the last (``generate`` starts from that one).
-
-        The prompts' common token prefix (system prompt, worked example: most of a request) is encoded once, and
-        each group's own tokens once for its k samples. A row is the prefix, padding, then the group's own tokens
-        (the mask hides the padding; positions follow the mask), so every row ends where generation starts. On a
-        CPU the prompt pass is bound by compute per token: for 200 T2I-PAL captions it went from ~22 s to ~4 s.
-        """
-        from transformers import DynamicCache
-
-        torch = self._torch
-        ids = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text, _, _ in groups]
-        shared = 0
-        while shared < min(map(len, ids)) - 1 and all(x[shared] == ids[0][shared] for x in ids):
-            shared += 1
-        own = [x[shared:] for x in ids]  # >= 1 token each
-        width = max(map(len, own))
-        pad = self.tokenizer.pad_token_id
-        rows = torch.tensor([ids[0][:shared] + [pad] * (width - len(x)) + x for x in own], device=self.device)
-        mask = torch.tensor([[1] * shared + [0] * (width - len(x)) + [1] * len(x) for x in own], device=self.device)
-        body = self.model.base_model  # hidden states only: the logits of prompt tokens are never used
-        cache = DynamicCache(config=self.model.config)
-        if shared:
-            body(input_ids=rows[:1, :shared], cache=cache, use_cache=True)
-            cache = DynamicCache([(layer.keys.expand(len(groups), -1, -1, -1),
-                                   layer.values.expand(len(groups), -1, -1, -1)) for layer in cache.layers],
-                                 config=self.model.config)
-        if width > 1:
-            tail = mask[:, :-1]
-            positions = (tail.cumsum(-1) - 1).clamp_min(0)[:, shared:]
-            body(input_ids=rows[:, shared:-1], attention_mask=tail, position_ids=positions, cache=cache,
-                 use_cache=True)
-        k = torch.tensor([k for _, k, _ in groups], device=self.device)
-        if bool((k != 1).any()):
-            cache = DynamicCache([(layer.keys.repeat_interleave(k, 0), layer.values.repeat_interleave(k, 0))
-                                  for layer in cache.layers], config=self.model.config)
-        return rows.repeat_interleave(k, 0), mask.repeat_interleave(k, 0), cache
+    def decode(self, groups: Sequence[Group], max_new_tokens: int, stop: StopRule, no_repeat: bool = False,
+               enough: Callable[[int, str], bool] | None = None,
+               follow: Callable[[int, list[str]], Group | None] | None = None) -> Decoded:
+        """Raw continuations for groups ``(chat text, k, seed)``: k samples of each text, all groups in one batch
+        (``decoding.sample``: each group from its own seeded generator, so a class's descriptions do not depend
+        on which other classes share the batch; a group leaves the batch when it is done)."""
+        return sample(self.model, self.tokenizer, groups, max_new_tokens, self.temperature, self.top_p, stop,
+                      self.no_repeat_ngram_size if no_repeat else 0, enough, follow)
 
     def sample_many(self, requests: Sequence[tuple[str, int, int]]) -> list[list[str]]:
         """per_description: for each ``(classname, k, seed)``, k raw continuations of its pre-filled request."""
-        return self._generate([(self.chat_text(c), k, seed) for c, k, seed in requests], self.max_new_tokens,
-                              one_sentence=True)
+        return self.decode([(self.chat_text(c), k, seed) for c, k, seed in requests], self.max_new_tokens,
+                           SENTENCE, no_repeat=True).texts
 
     def sample_chats(self, chats: Sequence[str], seeds: Sequence[int],
                      max_new_tokens: int | None = None) -> list[str]:
@@ -365,17 +296,53 @@ class LLMWriter:
         for lo in range(0, len(chats), self.batch_rows):
             groups = [(text, 1, int(seed)) for text, seed in zip(chats[lo:lo + self.batch_rows],
                                                                   seeds[lo:lo + self.batch_rows], strict=True)]
-            out.extend(row[0] for row in self._generate(groups, max_new_tokens or self.max_new_tokens,
-                                                        one_sentence=True, no_repeat=False))
+            out.extend(row[0] for row in self.decode(groups, max_new_tokens or self.max_new_tokens,
+                                                     SENTENCE).texts)
         return out
 
-    def sample_lists(self, requests: Sequence[tuple[str, int]], n: int) -> list[str]:
-        """one_request: the raw list answers of ``(class, seed)`` requests, decoded in one batch, each with its
-        pre-filled start (budget: max_new_tokens per item; a row stops at its n-th line). Each request samples
-        from its own seeded generator, so its answer does not depend on the others in the batch."""
-        raws = self._generate([(self.list_chat_text(c, n), 1, seed) for c, seed in requests],
-                              self.max_new_tokens * n, one_sentence=False, max_lines=n)
-        return [LIST_PREFILL.format(c) + raw[0] for (c, _), raw in zip(requests, raws, strict=True)]
+    def write_lists(self, classnames: Sequence[str], indices: Sequence[int], n: int, seed: int,
+                    done: Callable[[int, list[str]], None] | None = None) -> list[list[str | None]]:
+        """one_request: the n slots of each class filled from its list answers, in attempt order (attempt a of
+        class i drawn with seed ``seed + i + 1_000_003 * a``); a slot no attempt filled stays None.
+
+        All classes' lists decode in one batch; a class whose answer leaves slots empty asks again at once, its
+        next attempt joining the running batch (``decoding.sample``'s ``follow``), so re-draws do not wait for
+        the longest list. Stop rules that change nothing that is kept: a row stops at its n-th line, or once its
+        complete lines hold every description its class lacks; a line past ``MAX_LIST_WORDS`` (cut by the parser
+        anyway) is ended with a newline, so a 135M model's run-on line does not eat the row's budget.
+        ``done(j, descriptions)`` is called as soon as class j is settled."""
+        results: list[list[str | None]] = [[None] * n for _ in classnames]
+        texts = [self.list_chat_text(c, n) for c in classnames]
+        attempt_of: list[tuple[int, int]] = []  # decoding group -> (class, attempt)
+
+        def ask(j: int, attempt: int) -> Group:
+            attempt_of.append((j, attempt))
+            return texts[j], 1, seed + indices[j] + 1_000_003 * attempt
+
+        def new_descriptions(j: int, raw: str) -> list[str]:
+            taken = {r.lower() for r in results[j] if r is not None}
+            return [d for d in parse_description_list(classnames[j], LIST_PREFILL.format(classnames[j]) + raw)
+                    if d.lower() not in taken]
+
+        def enough(row: int, text: str) -> bool:  # one row per group
+            j = attempt_of[row][0]
+            return len(new_descriptions(j, text[:text.rfind("\n") + 1])) >= results[j].count(None)
+
+        def follow(g: int, raw: list[str]) -> Group | None:
+            j, attempt = attempt_of[g]
+            slots = [i for i, r in enumerate(results[j]) if r is None]
+            for i, d in zip(slots, new_descriptions(j, raw[0]), strict=False):
+                results[j][i] = d
+            if None in results[j] and attempt + 1 < self.max_attempts:
+                return ask(j, attempt + 1)
+            if done is not None:
+                done(j, self._complete(classnames[j], results[j]))
+            return None
+
+        words = MAX_LIST_WORDS + max(len(LIST_PREFILL.format(c).split()) for c in classnames)
+        self.decode([ask(j, 0) for j in range(len(classnames))], self.max_new_tokens * n,
+                    StopRule(lines=n, line_words=words), enough=enough, follow=follow)
+        return results
 
     def classes_per_batch(self, n: int) -> int:
         """How many classes one ``write_classes`` call takes: per_description, as many as their n requests fit
@@ -394,7 +361,10 @@ class LLMWriter:
                     for out in self.write_classes(classnames[lo:lo + per], indices[lo:lo + per], n, seed,
                                                   None if done is None else
                                                   (lambda j, d, lo=lo: done(lo + j, d)))]
-        results: list[list[str | None]] = [[None] * n for _ in classnames]
+        if self.prompting == "one_request":
+            results = self.write_lists(classnames, indices, n, seed, done)
+            return [self._complete(c, r) for c, r in zip(classnames, results, strict=True)]
+        results = [[None] * n for _ in classnames]
         reported: set[int] = set()
         for attempt in range(self.max_attempts):
             todo = [(j, [i for i in range(n) if r[i] is None]) for j, r in enumerate(results)]
@@ -402,19 +372,11 @@ class LLMWriter:
             if not todo:
                 break
             seeds = [seed + indices[j] + 1_000_003 * attempt for j, _ in todo]
-            if self.prompting == "one_request":
-                lists = self.sample_lists([(classnames[j], s) for (j, _), s in zip(todo, seeds, strict=True)], n)
-                for (j, slots), raw in zip(todo, lists, strict=True):
-                    taken = {r.lower() for r in results[j] if r is not None}
-                    new = [d for d in parse_description_list(classnames[j], raw) if d.lower() not in taken]
-                    for i, d in zip(slots, new, strict=False):
-                        results[j][i] = d
-            else:
-                texts = self.sample_many([(classnames[j], len(slots), s) for (j, slots), s in zip(todo, seeds,
-                                                                                                   strict=True)])
-                for (j, slots), row in zip(todo, texts, strict=True):
-                    for i, text in zip(slots, row, strict=True):
-                        results[j][i] = clean_description(classnames[j], text)
+            texts = self.sample_many([(classnames[j], len(slots), s) for (j, slots), s in zip(todo, seeds,
+                                                                                               strict=True)])
+            for (j, slots), row in zip(todo, texts, strict=True):
+                for i, text in zip(slots, row, strict=True):
+                    results[j][i] = clean_description(classnames[j], text)
             if done is not None:
                 for j, r in enumerate(results):
                     if j not in reported and all(x is not None for x in r):
@@ -441,93 +403,6 @@ class LLMWriter:
 
     def write(self, classnames: Sequence[str], n: int = 10, seed: int = 2024) -> dict[str, list[str]]:
         return _write_all(self, classnames, n, seed)
-
-
-class _LineLimit:
-    """Stops each row of a batch of list answers once it holds ``n`` complete lines: the rest would be discarded."""
-
-    def __init__(self, tokenizer: Any, start: int, n: int):
-        self.tokenizer, self.start, self.n = tokenizer, start, n
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        done = [self.tokenizer.decode(row[self.start:], skip_special_tokens=True).count("\n") >= self.n
-                for row in input_ids]
-        return torch.tensor(done, device=input_ids.device)
-
-
-class _NoRepeatNGramInContinuation:
-    """transformers' no-repeat-n-gram rule applied to the generated tokens only.
-
-    The stock processor also bans every n-gram of the prompt, which here would forbid e.g. "which has a"
-    (it occurs in the worked example) and skew what the model writes. The rule keeps a 135M model out of
-    loops ("a t-shirt, which has a t-shirt, ..."); set ``no_repeat_ngram_size=0`` for the paper's plain sampling.
-    """
-
-    def __init__(self, n: int, start: int):
-        from transformers import NoRepeatNGramLogitsProcessor
-
-        self.inner, self.start = NoRepeatNGramLogitsProcessor(n), start
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        return self.inner(input_ids[:, self.start:], scores)
-
-
-class _GroupSampler:
-    """Temperature + top-p sampling as the last logits processor, one seeded generator per group of rows.
-
-    It draws each group's next tokens with ``torch.multinomial`` on the temperature-scaled, top-p-filtered softmax,
-    and leaves only the drawn token finite, so ``generate`` runs greedy. A group draws what
-    ``torch.manual_seed(seed)`` followed by ``generate(do_sample=True)`` on that group alone would (transformers'
-    temperature and top-p warpers), up to float rounding at the nucleus's edge (``_nucleus``).
-    """
-
-    def __init__(self, groups: Sequence[tuple[int, int]], temperature: float, top_p: float, device: Any,
-                 decodable: int | None = None):
-        import torch
-
-        self.sizes = [k for k, _ in groups]
-        self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for _, seed in groups]
-        self.temperature, self.top_p = float(temperature), float(top_p)
-        self.decodable = decodable  # ids from here on have no token (padded embedding rows): never drawn
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        logits = scores / self.temperature
-        if self.decodable is not None and logits.shape[-1] > self.decodable:
-            logits[:, self.decodable:] = float("-inf")
-        probs = torch.softmax(logits.masked_fill(~_nucleus(logits, self.top_p), float("-inf")), dim=-1)
-        picked, row = [], 0
-        for k, generator in zip(self.sizes, self.generators, strict=True):
-            picked.append(torch.multinomial(probs[row:row + k], num_samples=1, generator=generator))
-            row += k
-        out = torch.full_like(scores, float("-inf"))
-        return out.scatter_(1, torch.cat(picked), 0.0)
-
-
-def _nucleus(logits: Any, top_p: float, candidates: int = 512) -> Any:
-    """Bool mask (rows, vocab) of the top-p nucleus: the most probable tokens until their probability reaches
-    ``top_p`` (at least one), transformers' ``TopPLogitsWarper`` rule.
-
-    Why not the warper itself: it sorts the whole vocabulary of every row at every step (49k tokens: 3 ms a row,
-    most of a 100-row decoding step on a CPU). The nucleus of a trained model rarely holds more than a few hundred
-    tokens, so the ``candidates`` largest (``topk``) decide it; a row whose nucleus is larger is sorted whole."""
-    import torch
-
-    def kept(p: Any, order: Any) -> Any:  # p: probabilities in decreasing order, order: their token ids
-        keep = (p.cumsum(-1) - p) < top_p  # the more probable tokens' total is still short of top_p
-        keep[:, 0] = True
-        return torch.zeros(p.shape[0], probs.shape[-1], dtype=torch.bool, device=p.device).scatter_(1, order, keep)
-
-    probs = torch.softmax(logits, dim=-1)
-    top, idx = probs.topk(min(candidates, probs.shape[-1]), dim=-1)
-    mask = kept(top, idx)
-    wide = (top.sum(-1) < top_p).nonzero().flatten()
-    if len(wide):  # the nucleus reaches past the candidates: the full sort
-        mask[wide] = kept(*probs[wide].sort(dim=-1, descending=True))
-    return mask
 
 
 # ---------------------------------------------------------------------------------------------- loaders

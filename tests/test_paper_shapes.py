@@ -9,6 +9,7 @@ import torch
 
 from lgclip_core import paper_shapes as ps
 from lgclip_core import zoo
+from lgclip_core.decoding import Decoded
 from lgclip_core.efficiency import count_flops, paper_run_costs
 from lgclip_core.errors import BadInputError
 
@@ -161,16 +162,17 @@ def test_voc_standin_reads_like_voc(tmp_path) -> None:
     assert (375, 500, 3) in sizes and (500, 375, 3) in sizes and all(im.dtype == np.uint8 for im in ds.images)
 
 
-def test_meter_counts_generated_tokens_from_the_result() -> None:
+def test_meter_counts_decoded_row_steps_from_the_result() -> None:
     meter = ps.RoleMeter()
 
-    class LM:
-        def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 3) -> torch.Tensor:
-            return torch.cat([input_ids, torch.zeros(len(input_ids), max_new_tokens, dtype=torch.long)], 1)
+    class Writer:
+        def decode(self, groups: list[tuple[str, int, int]], max_new_tokens: int) -> Decoded:
+            rows = sum(k for _, k, _ in groups)
+            return Decoded([["x"] * k for _, k, _ in groups], rows * max_new_tokens)
 
-    lm = LM()
-    meter.wrap(lm, "generate", "llm", ps._generated_tokens, from_result=True)
-    assert lm.generate(torch.ones(2, 5, dtype=torch.long), max_new_tokens=4).shape == (2, 9)
-    lm.generate(input_ids=torch.ones(1, 7, dtype=torch.long))
+    w = Writer()
+    meter.wrap(w, "decode", "llm", ps._row_steps, from_result=True)
+    assert w.decode([("a", 2, 0)], max_new_tokens=4).texts == [["x", "x"]]
+    w.decode(groups=[("b", 1, 0), ("c", 2, 1)], max_new_tokens=1)
     r = meter.report()["roles"]["llm"]
     assert r["items"] == 2 * 4 + 3 and [c["items"] for c in r["loadavg_per_call"]] == [8, 3]

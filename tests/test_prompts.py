@@ -9,6 +9,7 @@ import torch
 
 from lgclip_core import zoo
 from lgclip_core.cache import ArtifactCache, sha256_file
+from lgclip_core.decoding import StopRule
 from lgclip_core.errors import BadInputError
 from lgclip_core.prompts import (
     ASPECTS,
@@ -150,7 +151,7 @@ def test_batched_sampling_draws_what_transformers_sampling_draws(tiny_writer: LL
     temperature/top-p sampling draws for that group alone after ``torch.manual_seed(seed)``."""
     w, tok = tiny_writer, tiny_writer.tokenizer
     groups = [(w.chat_text("bag"), 3, 11), (w.chat_text("ankle boot"), 2, 5)]
-    ours = w._generate(groups, 8, one_sentence=False)
+    ours = w.decode(groups, 8, StopRule()).texts
     eos = sorted({tok.eos_token_id, w.model.generation_config.eos_token_id} - {None})
     for (text, k, seed), got in zip(groups, ours, strict=True):
         enc = tok([text] * k, return_tensors="pt", add_special_tokens=False)
@@ -181,13 +182,13 @@ def test_nucleus_is_transformers_top_p() -> None:
     nucleus is wider than the candidates (a flat distribution: the full sort)."""
     from transformers import TopPLogitsWarper
 
-    from lgclip_core.prompts import _nucleus
+    from lgclip_core.decoding import nucleus
 
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(6, 5000, generator=gen) * torch.tensor([[8.0], [4.0], [2.0], [1.0], [0.1], [0.01]])
     for top_p in (0.5, 0.95):
         ref = torch.isfinite(TopPLogitsWarper(top_p=top_p)(None, logits.clone()))
-        ours = _nucleus(logits, top_p, candidates=256)
+        ours = nucleus(logits, top_p, candidates=256)
         assert torch.equal(ours, ref)
         assert int(ours[-1].sum()) > 256  # the flat row took the full-sort path
 
