@@ -16,7 +16,7 @@ is converted once into the model cache (``tokenizers.model_cache()``) as safeten
 under a second.
 
 ``write_prompts`` caches each class separately (an LLM writes up to ``batch_rows`` descriptions, e.g. ten classes,
-in one batch), so an interrupted run resumes where it stopped.
+in one batch, ``decoding.sample``), so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -242,7 +242,8 @@ class LLMWriter:
         asks = ({"system": SYSTEM, "example": list(EXAMPLE), "no_repeat_ngram_size": self.no_repeat_ngram_size}
                 if self.prompting == "per_description" else
                 {"system": LIST_SYSTEM, "request": LIST_REQUEST, "example": list(LIST_EXAMPLE),
-                 "list_prefill": LIST_PREFILL, "max_list_words": MAX_LIST_WORDS})
+                 "list_prefill": LIST_PREFILL, "max_list_words": MAX_LIST_WORDS,
+                 "stop": "n-th line; a line past max_list_words ends with a forced newline"})
         return {"kind": "llm", "name": self.name, **self.source, "prompt_version": PROMPT_VERSION,
                 "prompting": self.prompting, **asks, "aspects": list(ASPECTS), "prefix": PREFIX,
                 "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
@@ -346,7 +347,8 @@ class LLMWriter:
 
     def classes_per_batch(self, n: int) -> int:
         """How many classes one ``write_classes`` call takes: per_description, as many as their n requests fit
-        in ``batch_rows`` samples; one_request, one row per class (the classes' lists decode together)."""
+        in ``batch_rows`` samples; one_request, one row per class (the classes' lists decode together, each
+        class's re-draws joining the batch as its answer ends)."""
         return max(1, self.batch_rows // n) if self.prompting == "per_description" else min(self.batch_rows, 16)
 
     def write_classes(self, classnames: Sequence[str], indices: Sequence[int], n: int, seed: int,

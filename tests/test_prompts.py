@@ -162,6 +162,29 @@ def test_batched_sampling_draws_what_transformers_sampling_draws(tiny_writer: LL
 
 
 @pytest.mark.slow
+def test_a_group_that_joins_a_running_batch_draws_what_it_draws_alone(tiny_writer: LLMWriter) -> None:
+    """``follow``: a re-drawn request joins the batch while other rows still decode (its prompt's keys reused, or
+    encoded and padded: here one longer than the batch, so the batch is padded instead); each follower samples
+    exactly what it samples decoded alone, and the rows that stayed are unchanged."""
+    w = tiny_writer
+    short, long_text = w.chat_text("bag"), w.chat_text("ankle boot with a very long and winding name " * 4)
+    groups = [(short, 1, 11), (w.chat_text("sneaker"), 2, 5)]
+    steps: dict[int, int] = {}
+
+    def enough(row: int, text: str) -> bool:  # group 0 (row 0) ends after 3 tokens, the others run on
+        steps[row] = steps.get(row, 0) + 1
+        return row == 0 and steps[row] >= 3
+
+    followers = iter([(short, 1, 99), (long_text, 1, 7)])
+    joined = w.decode(groups, 8, StopRule(), enough=enough, follow=lambda g, texts: next(followers, None))
+    assert len(joined.texts) == 4
+    assert joined.texts[1] == w.decode(groups[1:], 8, StopRule()).texts[0]
+    assert joined.texts[2] == w.decode([(short, 1, 99)], 8, StopRule()).texts[0]
+    assert joined.texts[3] == w.decode([(long_text, 1, 7)], 8, StopRule()).texts[0]
+    assert joined.row_steps < 8 * 5  # group 0 left after 3 steps
+
+
+@pytest.mark.slow
 def test_sample_chats_draws_each_text_from_its_own_seed(tiny_writer: LLMWriter) -> None:
     """A text's sample depends on its seed, not on the texts that share its batch (nor on the batch size)."""
     w = tiny_writer
