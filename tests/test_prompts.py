@@ -185,6 +185,21 @@ def test_a_group_that_joins_a_running_batch_draws_what_it_draws_alone(tiny_write
 
 
 @pytest.mark.slow
+def test_list_attempts_in_flight_change_the_schedule_not_the_descriptions(tiny_writer: LLMWriter,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """one_request decodes several attempts per class at once and applies them in attempt order: the
+    descriptions are those of one attempt at a time."""
+    from lgclip_core import prompts
+
+    w = tiny_writer.with_prompting("one_request")
+    got = {}
+    for k in (1, 2, 4):
+        monkeypatch.setattr(prompts, "LIST_IN_FLIGHT", k)
+        got[k] = w.write_classes(["bag", "ankle boot", "coat"], [0, 1, 2], 3, 7)
+    assert got[1] == got[2] == got[4]
+
+
+@pytest.mark.slow
 def test_sample_chats_draws_each_text_from_its_own_seed(tiny_writer: LLMWriter) -> None:
     """A text's sample depends on its seed, not on the texts that share its batch (nor on the batch size)."""
     w = tiny_writer
