@@ -829,9 +829,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, help="a dataset name registered in the zoo (default: the profile's)")
     p.add_argument("--backbone", default=None, help="an image encoder name registered in the zoo")
     p.add_argument("--quick", action="store_true",
-                   help="1,000 test images and smaller ablations (cold on 2 CPU cores, measured Dec 2026 with "
-                        "--settings paper --protocol authors: 517 s, 427 s of it the authors' one list "
-                        "request per class)")
+                   help="1,000 test images and smaller ablations (cold cache, 2 CPU cores, measured 3 Dec 2026: "
+                        "3.5-4.5 min; with --protocol authors about 5 min, 2-2.5 min of it the authors' one "
+                        "list request per class)")
     p.add_argument("--settings", default="profile", choices=SETTINGS,
                    help="defaults of the options below: 'profile' (offline: 224 px, N = 100, 1 scale, guidance 2.0) "
                         "or 'paper' (N = 10, 10 scales, the encoder's and generator's own defaults)")
