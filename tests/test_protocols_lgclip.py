@@ -183,8 +183,20 @@ def test_one_request_is_one_list_per_class_and_deterministic() -> None:
     one = writer.with_prompting("one_request")
     assert writer.prompting == "per_description" and one.config() != writer.config()
     calls: list[int] = []
-    original = one.sample_lists
-    one.sample_lists = lambda reqs, n: calls.extend(s for _, s in reqs) or original(reqs, n)  # type: ignore
+    original = one.decode
+
+    def spy(groups, *args, follow=None, **kwargs):  # type: ignore[no-untyped-def]
+        """Records the seed of every list request: the first ones and the re-draws that join the batch."""
+        def recorded(g, texts):  # type: ignore[no-untyped-def]
+            nxt = follow(g, texts)
+            if nxt is not None:
+                calls.append(nxt[2])
+            return nxt
+
+        calls.extend(seed for _, _, seed in groups)
+        return original(groups, *args, follow=None if follow is None else recorded, **kwargs)
+
+    one.decode = spy  # type: ignore[method-assign]
     a = one.write(["sneaker", "bag"], n=3, seed=7)
     assert a == one.write(["sneaker", "bag"], n=3, seed=7)
     assert calls[0] == 7 and all(s in (7, 8) or s > 1_000_000 for s in calls)  # re-draws use the next seed
