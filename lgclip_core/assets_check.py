@@ -132,13 +132,15 @@ def _check_fashion_mnist() -> str:
     return "train (60000, 28, 28), test (10000, 28, 28), 10 balanced classes"
 
 
-def _check_generator() -> str:
-    zoo.asset_path("lgclip-fmnist-generator")  # MissingAssetError with the install hint when absent
-    gen = _fresh("generator", "lgclip-fmnist-ddpm", steps=4)
-    images = gen.generate(["bag, which has a long strap."], [0])
-    _require(images.dtype == np.uint8 and images.ndim == 4 and images.shape[0] == 1 and images.shape[-1] == 3,
-             f"generated {images.dtype} {images.shape}, expected uint8 (1, H, W, 3)")
-    return f"1 image {images.shape[1]}x{images.shape[2]} in 4 steps, revision {gen.revision}"
+def _check_generator(asset: str, backend: str, prompt: str) -> Callable[[], str]:
+    def check() -> str:
+        zoo.asset_path(asset)  # MissingAssetError with the install hint when absent
+        gen = _fresh("generator", backend, steps=4)
+        images = gen.generate([prompt], [0])
+        _require(images.dtype == np.uint8 and images.ndim == 4 and images.shape[0] == 1 and images.shape[-1] == 3,
+                 f"generated {images.dtype} {images.shape}, expected uint8 (1, H, W, 3)")
+        return f"1 image {images.shape[1]}x{images.shape[2]} in 4 steps, revision {gen.revision}"
+    return check
 
 
 CHECKS: dict[str, Callable[[], str]] = {
@@ -147,7 +149,10 @@ CHECKS: dict[str, Callable[[], str]] = {
     "minilm-l6-v2": _check_minilm,
     "clip-bpe-vocab": _check_clip_bpe,
     "fashion-mnist": _check_fashion_mnist,
-    "lgclip-fmnist-generator": _check_generator,
+    "lgclip-fmnist-generator": _check_generator("lgclip-fmnist-generator", "lgclip-fmnist-ddpm",
+                                                "bag, which has a long strap."),
+    "lgclip-digits-generator": _check_generator("lgclip-digits-generator", "lgclip-digits-ddpm",
+                                                "handwritten digit seven, which has a slanted stroke."),
 }
 
 

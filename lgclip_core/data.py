@@ -515,3 +515,64 @@ def load_tiny_shapes(name: str = "tiny-shapes", split: str = "test", n_per_class
             labels.append(c)
     return ImageDataset(name, split, np.stack(images), np.asarray(labels, np.int64), list(TINY_SHAPES),
                         protocol="procedural, seed 0 (test) / 1 (train)")
+
+
+# ------------------------------------------------------------------------------------ handwritten digits
+# scikit-learn's ``load_digits``: 1,797 real handwritten digits (UCI "optical recognition of handwritten
+# digits", 8x8 grey, values 0..16), shipped inside the scikit-learn wheel. Not natural images: a second real
+# data set that needs no download, for the offline datasets x backbones grid.
+DIGIT_CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+DIGIT_PROMPT_NAMES = [f"handwritten digit {c}" for c in DIGIT_CLASSES]
+DIGITS_SPLIT = Path(__file__).resolve().parent / "assets" / "splits" / "split_zhou_Digits.json"
+DIGITS_SPLIT_SEED = 2024
+# CoOp's ``read_and_split_data`` proportions: per class, 50 % train, 20 % val, 30 % test
+COOP_PROPORTIONS = (0.5, 0.2)
+
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)  # 0..16 -> 0..255
+    return images, bunch.target.astype(np.int64)
+
+
+def write_digits_split(path: str | os.PathLike = DIGITS_SPLIT, seed: int = DIGITS_SPLIT_SEED) -> Path:
+    """Write the digits split in CoOp's ``split_zhou_*.json`` format: per class a seeded permutation cut
+    50/20/30 into train/val/test (CoOp's proportions); the "path" of an item is its index in ``load_digits``."""
+    _, labels = _digits_arrays()
+    rng = np.random.default_rng(seed)
+    split: dict[str, list[Item]] = {s: [] for s in SPLITS}
+    for c, name in enumerate(DIGIT_CLASSES):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_train, n_val = round(len(idx) * COOP_PROPORTIONS[0]), round(len(idx) * COOP_PROPORTIONS[1])
+        for s, part in zip(SPLITS, np.split(idx, [n_train, n_train + n_val]), strict=True):
+            split[s] += [(str(int(i)), c, name) for i in sorted(part)]
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({"seed": seed, **split}, indent=0))
+    os.replace(tmp, out)
+    return out
+
+
+def digits_split() -> dict[str, list[Item]]:
+    """The committed digits split (train / val / test items)."""
+    return _read_coop_json("digits", DIGITS_SPLIT)
+
+
+def load_digits_dataset(name: str = "digits", split: str = "test") -> ImageDataset:
+    """One split of scikit-learn's handwritten digits: uint8 (N, 8, 8), the committed CoOp-format split."""
+    if split not in SPLITS:
+        raise BadInputError(f"digits split must be one of {SPLITS}, got {split!r}")
+    images, labels = _digits_arrays()
+    items = digits_split()[split]
+    idx = np.asarray([int(p) for p, _, _ in items], np.int64)
+    if not np.array_equal(labels[idx], [y for _, y, _ in items]):
+        raise BadInputError(f"{DIGITS_SPLIT} does not match this scikit-learn's load_digits labels: rewrite it "
+                            "with lgclip_core.data.write_digits_split()")
+    counts = {s: len(v) for s, v in digits_split().items()}
+    return ImageDataset("digits", split, images[idx], labels[idx], list(DIGIT_CLASSES), list(DIGIT_PROMPT_NAMES),
+                        protocol=f"scikit-learn load_digits (real handwritten digits, 8x8 grey, not natural images); "
+                                 f"CoOp-format split {DIGITS_SPLIT.name} (seed {DIGITS_SPLIT_SEED}, 50/20/30 per "
+                                 f"class: {counts['train']} train / {counts['val']} val / {counts['test']} test)")

@@ -100,6 +100,8 @@ class OfflineAsset:
         verify_files(p, self.expected_sha256(p), self.name, self.fix(), recheck)
 
 
+# the committed digits generator's files (copied from its card's "files"; a test keeps them equal)
+DIGITS_GENERATOR_SHA256: tuple[tuple[str, str], ...] = ()
 ASSETS: dict[str, OfflineAsset] = {
     a.name: a
     for a in [
@@ -166,8 +168,17 @@ ASSETS: dict[str, OfflineAsset] = {
                      sha256_card="lgclip_generator.json",
                      reinstall="restore the committed files: git checkout -- lgclip_core/weights/fmnist-ddpm (or "
                                "reinstall the lgclip_core package)"),
+        OfflineAsset("lgclip-digits-generator", "lgclip train-generator --config digits (the weights are committed "
+                     "in lgclip_core/weights/; a fresh clone has them)", "lgclip_core", "weights/digits-ddpm",
+                     description="our text-to-image diffusion pipeline trained on the digits train split",
+                     sha256=DIGITS_GENERATOR_SHA256, sha256_card="lgclip_generator.json",
+                     reinstall="restore the committed files: git checkout -- lgclip_core/weights/digits-ddpm (or "
+                               "reinstall the lgclip_core package)"),
     ]
 }
+# Each offline data set and the generator trained on its train split (the profile's generator renders its data set's
+# domain; the generator card says which real images it saw).
+OFFLINE_GENERATORS = {"fashion-mnist": "lgclip-fmnist-ddpm", "digits": "lgclip-digits-ddpm"}
 
 
 def asset_path(name: str) -> Path:
@@ -353,7 +364,10 @@ _BACKENDS: list[Backend] = [
     *_open_clip_towers("text_encoder", "text", "random-init tiny open_clip text tower (mechanics only)"),
     # generators
     _b("generator", "lgclip-fmnist-ddpm", "generator:load_offline_generator", "offline",
-       "our pixel-space text-to-image diffusion model (MiniLM-conditioned UNet2DConditionModel)"),
+       "our pixel-space text-to-image diffusion model (MiniLM-conditioned UNet2DConditionModel), trained on "
+       "Fashion-MNIST train", asset="lgclip-fmnist-generator"),
+    _b("generator", "lgclip-digits-ddpm", "generator:load_offline_generator", "offline",
+       "the same pipeline trained on the handwritten digits' train split", asset="lgclip-digits-generator"),
     _b("generator", "sd-2-1-base", "generator:load_stable_diffusion", "hub",
        "Stable Diffusion 2.1-base (the paper's default; the sd2-community mirror)", hub=HUB_MODELS["sd-2-1-base"]),
     _b("generator", "sd-2-1-base-manojb", "generator:load_stable_diffusion", "hub",
@@ -366,6 +380,8 @@ _BACKENDS: list[Backend] = [
        "random-init tiny StableDiffusionPipeline (mechanics only)", tiny=True),
     # datasets
     _b("dataset", "fashion-mnist", "data:load_fashion_mnist", "offline", "Fashion-MNIST (Debian IDX files)"),
+    _b("dataset", "digits", "data:load_digits_dataset", "offline",
+       "scikit-learn's handwritten digits (1,797 real 8x8 grey images; a committed CoOp-format split)"),
     # the papers' datasets: split, labels and class names from CoOp's split files (paths: data.COOP_SPECS)
     *[_b("dataset", n, "data:load_coop_dataset", "hub", f"{n}, CoOp's split_zhou_*.json split under $LGCLIP_DATA")
       for n in ("flowers102", "oxford-pets", "food101", "eurosat")],
@@ -380,6 +396,10 @@ _BACKENDS: list[Backend] = [
        "Stable Diffusion 2.1-base sampled in 2 steps (paper-shapes --quick: mechanics and costs only)",
        hub=HUB_MODELS["sd-2-1-base"], fixed_steps=2),
 ]
+
+# The resolution each offline backbone was trained at (timm's pretrained_cfg; a test keeps them equal): the offline
+# profile encodes at it, so a bigger backbone is measured at its own size, as the paper's CLIP towers are.
+NATIVE_INPUT_SIZE = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
 
 BACKENDS: dict[str, dict[str, Backend]] = {r: {} for r in ROLES}
 for _bk in _BACKENDS:
@@ -453,6 +473,15 @@ def resolve(role: str, name: str | None = None, profile: str = "offline") -> Bac
     if name not in BACKENDS[role]:
         raise UnknownNameError(role.replace("_", " "), name, list(BACKENDS[role]))
     return BACKENDS[role][name]
+
+
+def generator_for(profile: str = "offline", dataset: str | None = None) -> str:
+    """The generator a run on ``dataset`` uses by default: offline, the one trained on that data set's train
+    split; elsewhere the profile's."""
+    name = dataset or PROFILES[profile]["dataset"]
+    if profile == "offline" and name in OFFLINE_GENERATORS:
+        return OFFLINE_GENERATORS[name]
+    return resolve("generator", None, profile).name
 
 
 def list_backends(role: str | None = None) -> dict[str, list[str]]:

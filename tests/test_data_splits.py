@@ -86,7 +86,7 @@ FAKE_TREES: dict[str, FakeTree] = {
     "cub200": _cub_tree,
     "imagenet-val": _imagenet_tree,
 }
-NO_TREE = ("fashion-mnist", "tiny-shapes", "synthetic-coop")  # need no files but what the package has
+NO_TREE = ("fashion-mnist", "digits", "tiny-shapes", "synthetic-coop")  # need no files but what the package has
 
 
 def _load_both(name: str, tmp_path: Path) -> tuple[data.ImageDataset, data.ImageDataset]:
@@ -246,3 +246,33 @@ def test_missing_image_files_are_counted_and_named(tmp_path: Path) -> None:
     with pytest.raises(MissingAssetError, match=r"1 of 4 files are missing, e\.g\. .*_0006_6\.jpg"):
         data.load_coop_dataset("cub200", "test", root=tmp_path)
     assert len(data.load_coop_dataset("cub200", "train", root=tmp_path)) == 4  # the other split is whole
+
+
+def test_digits_split_is_the_committed_file_and_coop_shaped(tmp_path: Path) -> None:
+    """The committed split is what ``write_digits_split`` writes (seed named in the file), every one of the
+    1,797 digits is in exactly one split, each class is cut 50/20/30 as CoOp's ``read_and_split_data`` does,
+    and the split's class names are the loader's."""
+    rewritten = data.write_digits_split(tmp_path / "split.json")
+    assert json.loads(rewritten.read_text()) == json.loads(data.DIGITS_SPLIT.read_text())
+    assert json.loads(data.DIGITS_SPLIT.read_text())["seed"] == data.DIGITS_SPLIT_SEED
+    split = data.digits_split()
+    ids = [int(p) for s in data.SPLITS for p, _, _ in split[s]]
+    assert sorted(ids) == list(range(1797))
+    for c, name in enumerate(data.DIGIT_CLASSES):
+        n = {s: sum(1 for _, y, _ in split[s] if y == c) for s in data.SPLITS}
+        total = sum(n.values())
+        assert abs(n["train"] - 0.5 * total) <= 1 and abs(n["val"] - 0.2 * total) <= 1, (name, n)
+        assert {cn for s in data.SPLITS for _, y, cn in split[s] if y == c} == {name}
+    test = data.load_digits_dataset(split="test")
+    assert test.images.shape == (540, 8, 8) and test.images.dtype == np.uint8 and test.images.max() == 255
+    assert test.prompt_names[7] == "handwritten digit seven" and "not natural images" in test.protocol
+
+
+def test_a_digits_split_that_does_not_match_the_data_names_the_fix(tmp_path: Path, monkeypatch) -> None:
+    bad = json.loads(data.DIGITS_SPLIT.read_text())
+    bad["test"][0][1] = (bad["test"][0][1] + 1) % 10  # a label the data does not have
+    path = tmp_path / "split_zhou_Digits.json"
+    path.write_text(json.dumps(bad))
+    monkeypatch.setattr(data, "DIGITS_SPLIT", path)
+    with pytest.raises(BadInputError, match="write_digits_split"):
+        data.load_digits_dataset(split="test")

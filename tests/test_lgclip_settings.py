@@ -31,8 +31,11 @@ TINY = dict(profile="tiny", n_test=12, n_max=4, n_per_class=2, n_descriptions=2,
 def test_a_field_left_none_takes_the_profile_setting_or_the_paper_one() -> None:
     offline = LGCLIPConfig()
     for key, value in PROFILE_SETTINGS["offline"].items():
-        assert getattr(offline, key) == value, key
+        if key != "input_size":  # "native": the backbone's own resolution
+            assert getattr(offline, key) == value, key
     assert (offline.input_size, offline.n_per_class, offline.n_scales, offline.guidance_scale) == (224, 100, 1, 2.0)
+    assert [LGCLIPConfig(backbone=f"efficientnet-lite{v}").input_size for v in (0, 1, 2)] == [224, 240, 260]
+    assert LGCLIPConfig(backbone="efficientnet-lite2", input_size=112).input_size == 112  # a given size stays
     paper = LGCLIPConfig(settings="paper")
     for key, value in PAPER_SETTINGS.items():
         assert getattr(paper, key) == value, key
@@ -197,3 +200,42 @@ def test_another_input_size_is_cached_as_the_eager_run_it_is(tmp_cache: Artifact
     fx.single(images, "other size", size=64)
     assert keys[0] == enc.config()  # its own size: the compiled package, the run's usual key
     assert keys[1] == {"name": "stub", "input_size": 64, "backend": "eager"}
+
+
+def test_a_small_train_split_is_shared_between_references_and_the_pool() -> None:
+    """Fashion-MNIST's 6,000 per class hold the configured sizes; the digits' ~90 per class give the references
+    half of the smallest class and the unlabelled pool the rest, never the same image twice."""
+    from lgclip_core.experiments.lgclip import train_split_sizes
+
+    big = np.repeat(np.arange(10), 6000)
+    assert train_split_sizes(LGCLIPConfig(), big) == (500, 5000)
+    small = np.repeat(np.arange(10), [89, 91, 88, 92, 90, 91, 90, 90, 87, 90])
+    per_class, pool = train_split_sizes(LGCLIPConfig(), small)
+    assert per_class == 43 and pool == len(small) - 430
+    assert train_split_sizes(LGCLIPConfig(unlabeled_pool=0), small) == (87, 0)  # no pool: every class's smallest
+
+
+def test_the_grid_runs_missing_cells_once_and_summarises_them_with_intervals(tmp_path: Path) -> None:
+    import json
+
+    from lgclip_core.experiments.grid import GRID_EFFECTS, cell_status, run_grid, summarize_grid
+
+    kw = {k: v for k, v in TINY.items() if k != "n_test"}  # a cell is the whole test split
+    assert cell_status(tmp_path, "tiny-shapes", "tiny-clip") == "missing"
+    summary = run_grid(tmp_path, ("tiny-shapes",), ("tiny-clip",), progress=False, **kw)
+    assert summary["missing"] == [] and list(summary["driver_seconds_this_run"]) == ["tiny-shapes_tiny-clip"]
+    cell = summary["cells"]["tiny-shapes_tiny-clip"]
+    saved = json.loads((tmp_path / "tiny-shapes_tiny-clip" / "lgclip.json").read_text())
+    for m, iv in cell["accuracy"].items():
+        assert iv["low"] <= iv["estimate"] <= iv["high"] and iv["estimate"] == pytest.approx(saved["accuracy"][m])
+        assert iv["n"] == saved["n_test"] == 24
+    assert set(cell["effects"]) == {name for name, *_ in GRID_EFFECTS} | {"multiscale_paper_s"}
+    e = cell["effects"]["llm_prompts"]
+    assert e["estimate"] == pytest.approx(saved["accuracy"]["llm_only"] - saved["accuracy"]["prototypes_only"])
+    assert json.loads((tmp_path / "grid.json").read_text())["cells"].keys() == summary["cells"].keys()
+    assert run_grid(tmp_path, ("tiny-shapes",), ("tiny-clip",), progress=False, **kw)[
+        "driver_seconds_this_run"] == {}  # done cells are not run again
+    saved["accuracy"]["lgclip"] += 0.25  # a result that its per-image file does not support is refused
+    (tmp_path / "tiny-shapes_tiny-clip" / "lgclip.json").write_text(json.dumps(saved))
+    with pytest.raises(BadInputError, match="re-run the cell"):
+        summarize_grid(tmp_path, ("tiny-shapes",), ("tiny-clip",))

@@ -149,3 +149,32 @@ def test_top1_and_errors() -> None:
         multilabel_f1(np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(BadInputError, match="0 .absent."):
         mean_average_precision(np.zeros((2, 2)), np.full((2, 2), 2))
+
+
+def test_bootstrap_interval_covers_a_planted_accuracy_and_a_planted_difference() -> None:
+    from lgclip_core.metrics import bootstrap_interval
+
+    rng = np.random.default_rng(0)
+    a = (rng.random(4000) < 0.7).astype(int)  # a method right on 70 % of images
+    iv = bootstrap_interval(a, seed=1)
+    assert iv["low"] < 0.7 < iv["high"] and iv["high"] - iv["low"] < 0.04 and iv["estimate"] == a.mean()
+    b = a.copy()
+    flip = np.flatnonzero(a == 0)[:200]  # b fixes 200 of a's mistakes: +5 points on the same images
+    b[flip] = 1
+    d = bootstrap_interval(b, a, seed=1)
+    assert d["estimate"] == pytest.approx(0.05) and 0 < d["low"] < 0.05 < d["high"]
+    # paired: narrower than the two accuracies' own intervals would suggest
+    assert d["high"] - d["low"] < iv["high"] - iv["low"]
+    same = bootstrap_interval(a, a)
+    assert same["low"] == same["high"] == 0.0
+    assert bootstrap_interval(a, seed=3) == bootstrap_interval(a, seed=3)  # seeded
+
+
+def test_bootstrap_interval_refuses_bad_input() -> None:
+    from lgclip_core.errors import BadInputError
+    from lgclip_core.metrics import bootstrap_interval
+
+    with pytest.raises(BadInputError, match="no test images"):
+        bootstrap_interval([])
+    with pytest.raises(BadInputError, match="baseline has"):
+        bootstrap_interval([1, 0, 1], [1, 0])

@@ -599,13 +599,14 @@ if __name__ == "__main__":
         print(render_table(), end="")
 
 
-def test_the_generator_registry_hashes_equal_its_card() -> None:
-    """The zoo holds the committed generator's hashes itself; retraining over the folder must update both."""
+@pytest.mark.parametrize("name", ["lgclip-fmnist-generator", "lgclip-digits-generator"])
+def test_the_generator_registry_hashes_equal_its_card(name: str) -> None:
+    """The zoo holds each committed generator's hashes itself; retraining over the folder must update both."""
     from lgclip_core import zoo
 
-    asset = zoo.ASSETS["lgclip-fmnist-generator"]
+    asset = zoo.ASSETS[name]
     card = json.loads((asset.path(verify=False) / asset.sha256_card).read_text())
-    assert dict(asset.sha256) == card["files"]
+    assert asset.sha256 and dict(asset.sha256) == card["files"]
 
 
 def test_a_generator_without_its_card_is_checked_or_refused(tmp_path, monkeypatch) -> None:

@@ -108,3 +108,32 @@ def test_keep_freed_memory_applies_on_glibc_and_can_be_turned_off(monkeypatch: p
     assert keep_freed_memory.__wrapped__() is True
     monkeypatch.setenv("LGCLIP_KEEP_FREED_MEMORY", "0")
     assert keep_freed_memory.__wrapped__() is False
+
+
+def test_each_offline_dataset_gets_the_generator_trained_on_it() -> None:
+    """The offline profile renders a data set's classes with the generator trained on that data set's train
+    split; the card of each committed generator says which data it saw."""
+    import json
+
+    assert zoo.generator_for("offline") == "lgclip-fmnist-ddpm"
+    assert zoo.generator_for("offline", "digits") == "lgclip-digits-ddpm"
+    assert zoo.generator_for("paper", "digits") == zoo.PROFILES["paper"]["generator"]
+    for dataset, name in zoo.OFFLINE_GENERATORS.items():
+        backend = zoo.resolve("generator", name)
+        card = json.loads((zoo.ASSETS[backend.kwargs["asset"]].path(verify=False) / "lgclip_generator.json")
+                          .read_text())
+        assert card.get("dataset", "fashion-mnist") == dataset
+        title = {"fashion-mnist": "Fashion-MNIST", "digits": "handwritten digits"}[dataset]
+        assert card["training"]["data"].startswith(title)
+    with pytest.raises(UnknownNameError, match="offline"):
+        zoo.generator_for("no-such-profile")
+
+
+def test_native_input_sizes_are_the_backbones_own() -> None:
+    """``NATIVE_INPUT_SIZE`` is the resolution timm's config says each EfficientNet-Lite was trained at."""
+    import timm
+
+    for name, size in zoo.NATIVE_INPUT_SIZE.items():
+        variant = name.removeprefix("efficientnet-lite")
+        cfg = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False).pretrained_cfg
+        assert cfg["input_size"][-1] == size, name

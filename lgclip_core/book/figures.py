@@ -538,3 +538,37 @@ def break_even(costs: Any, max_classified: int, path: str | Path | None = None) 
            title="How the one-time work amortises")
     a0.legend(fontsize=8)
     return _finish(fig, path)
+
+
+@_styled
+def grid_bars(cells: Sequence[Mapping[str, Any]], methods: Sequence[str], references: Sequence[str] = (),
+              path: str | Path | None = None, title: str = "") -> Any:
+    """The datasets x backbones table as grouped bars: one panel per data set, a group per backbone, a bar per
+    method with its bootstrap interval (``cell["accuracy"][m]``: estimate/low/high), then the real-image
+    references (``cell["references"][m]``, grey, hatched: they read labels)."""
+    datasets = list(dict.fromkeys(c["dataset"] for c in cells))
+    if not datasets:
+        raise BadInputError("grid_bars: no grid cells to draw (run `lgclip reproduce grid`)")
+    bars = [*methods, *references]
+    colours = dict(zip(methods, sns.color_palette("tab10", len(methods)), strict=True))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.6), squeeze=False, sharey=True)
+    width = 0.8 / len(bars)
+    for ax, d in zip(axes[0], datasets, strict=True):
+        mine = [c for c in cells if c["dataset"] == d]
+        for j, m in enumerate(bars):
+            x = np.arange(len(mine)) - 0.4 + width * (j + 0.5)
+            if m in methods:
+                est = np.array([100 * c["accuracy"][m]["estimate"] for c in mine])
+                err = np.array([[est[i] - 100 * c["accuracy"][m]["low"], 100 * c["accuracy"][m]["high"] - est[i]]
+                                for i, c in enumerate(mine)]).T
+                ax.bar(x, est, width, color=colours[m], label=m, yerr=err, capsize=2, ecolor="0.25")
+            else:
+                ax.bar(x, [100 * c["references"][m] for c in mine], width, color="0.75", hatch="//",
+                       edgecolor="0.45", label=f"{m} (real labels)")
+        ax.set_xticks(np.arange(len(mine)), [f"{c['backbone'].replace('efficientnet-', '')}\n{c['input_size']} px"
+                                             for c in mine])
+        ax.set(title=d, ylabel="top-1 accuracy (%)" if ax is axes[0][0] else "", ylim=(0, 100))
+    axes[0][-1].legend(fontsize=7, loc="lower right", ncols=2)
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, path)

@@ -36,7 +36,8 @@ from ..errors import BadInputError
 __all__ = ["PAPER_FILES", "EXPECTED", "LGCLIP_PAPER_METHODS", "repo_path", "paper_table", "collect_results",
            "rows_from_lgclip", "rows_from_t2ipal", "rows_from_generator", "expected_files", "comparison_table",
            "format_comparison", "run_offline_quick", "GENERATED_METHODS", "REAL_LABEL_METHODS", "ABLATION_ROWS",
-           "LGCLIP_METHODS", "lgclip_method_table", "lgclip_paper_claims", "lgclip_findings", "t2ipal_method_table"]
+           "LGCLIP_METHODS", "lgclip_method_table", "lgclip_paper_claims", "lgclip_findings", "t2ipal_method_table",
+           "grid_table", "grid_effects_table", "grid_findings"]
 
 PAPER_FILES = {"lgclip": "book/data/paper_lgclip.csv", "t2ipal": "book/data/paper_t2ipal.csv"}
 COLUMNS = ["profile", "paper", "dataset", "backbone", "method", "metric", "value", "n_test", "file"]
@@ -77,6 +78,10 @@ EXPECTED = [
     ("offline/lgclip.json", "lgclip reproduce lgclip --out results/offline"),
     ("offline/t2ipal.json", "lgclip reproduce t2ipal --out results/offline"),
     ("offline/generator.json", "lgclip eval-generator --out results/offline"),
+    ("offline/*_efficientnet-lite*/lgclip.json", "lgclip reproduce grid (or lgclip reproduce lgclip --dataset D "
+                                                 "--backbone B --out results/offline/D_B)"),
+    ("offline/digits-generator/generator.json", "lgclip eval-generator --dataset digits --out "
+                                                "results/offline/digits-generator"),
     ("paper/*/lgclip.json", "lgclip reproduce lgclip --profile paper --dataset D --backbone B "
                             "--out results/paper/D_B"),
     ("paper/*/t2ipal.json", "lgclip reproduce t2ipal --profile paper --out results/paper/<run>"),
@@ -156,8 +161,8 @@ def rows_from_generator(result: dict[str, Any], file: str, profile: str | None =
                                ("fd_generated_vs_test", "FD", 1), ("fd_train_vs_test", "FD", 1),
                                ("prompt_sensitivity", "cosine distance", 1), ("images_per_s", "images/s", 1)]:
         if isinstance(result.get(key), int | float):
-            rows.append(_row(prof, "generator", "fashion-mnist", name, key, metric, scale * float(result[key]),
-                             result.get("n_test"), file))
+            rows.append(_row(prof, "generator", result.get("dataset", "fashion-mnist"), name, key, metric,
+                             scale * float(result[key]), result.get("n_test"), file))
     return rows
 
 
@@ -458,3 +463,58 @@ def provenance(files: pd.DataFrame) -> pd.DataFrame:
         rows.append({"file": f, "profile": data.get("profile", "?"), "dataset": data.get("dataset", "?"),
                      "environment": (data.get("manifest") or {}).get("environment", {})})
     return pd.DataFrame(rows, columns=["file", "profile", "dataset", "environment"])
+
+
+# ------------------------------------------------------------------------------ the offline grid
+def _iv(a: dict[str, float], signed: bool = False) -> str:
+    """An interval in percent (points when ``signed``): estimate [low, high]."""
+    f = "{:+.1f}" if signed else "{:.1f}"
+    return f"{f.format(100 * a['estimate'])} [{f.format(100 * a['low'])}, {f.format(100 * a['high'])}]"
+
+
+def grid_table(summary: dict[str, Any], methods: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per grid cell: the paper's methods as 'accuracy [95 % interval]' in percent, the real-image
+    references (they read labels) and the run's settings."""
+    from ..experiments.grid import GRID_METHODS, GRID_REFERENCES
+
+    methods = list(methods or GRID_METHODS)
+    rows = []
+    for c in summary["cells"].values():
+        rows.append({"dataset": c["dataset"], "backbone": c["backbone"], "input px": c["input_size"],
+                     "test images": c["n_test"], **{m: _iv(c["accuracy"][m]) for m in methods},
+                     **{f"{m} (real labels)": f"{100 * c['references'][m]:.1f}" for m in GRID_REFERENCES},
+                     "seconds": round(c["seconds"])})
+    return pd.DataFrame(rows)
+
+
+def grid_effects_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """One row per cell, one column per effect: the paired difference in points with its 95 % interval."""
+    rows = []
+    for c in summary["cells"].values():
+        rows.append({"dataset": c["dataset"], "backbone": c["backbone"],
+                     **{name: _iv(e, signed=True) for name, e in c["effects"].items()},
+                     "multi-scale subset": c["effects"]["multiscale_paper_s"]["n"]})
+    return pd.DataFrame(rows)
+
+
+def grid_findings(summary: dict[str, Any]) -> list[str]:
+    """Markdown bullets computed from the grid's cells: for each effect, in how many cells its interval lies
+    above zero, below zero or across it, with the range of estimates (nothing typed)."""
+    cells = list(summary["cells"].values())
+    if not cells:
+        return ["* no grid cell is done yet: run `lgclip reproduce grid`"]
+    lines = []
+    for name in cells[0]["effects"]:
+        es = [(c, c["effects"][name]) for c in cells]
+        up = [f"{c['dataset']}/{c['backbone'].replace('efficientnet-', '')}" for c, e in es if e["low"] > 0]
+        down = [f"{c['dataset']}/{c['backbone'].replace('efficientnet-', '')}" for c, e in es if e["high"] < 0]
+        lo, hi = min(e["estimate"] for _, e in es), max(e["estimate"] for _, e in es)
+        where = "; ".join(part for part in (f"helps in {', '.join(up)}" if up else "",
+                                            f"hurts in {', '.join(down)}" if down else "") if part)
+        n_open = len(es) - len(up) - len(down)
+        lines.append(f"* **{es[0][1]['what']}** (`{name}`): {100 * lo:+.1f} to {100 * hi:+.1f} points across the "
+                     f"{len(es)} cells; the 95 % interval is above zero in {len(up)}, below zero in {len(down)} and "
+                     f"spans zero in {n_open}" + (f" ({where})" if where else "") + ".")
+    if summary["missing"]:
+        lines.append(f"* not done yet: {', '.join(summary['missing'])} (`lgclip reproduce grid` runs them)")
+    return lines

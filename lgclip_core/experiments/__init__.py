@@ -1,11 +1,13 @@
-"""`lgclip reproduce lgclip|t2ipal`: the only place that wires roles together into a results JSON."""
+"""`lgclip reproduce lgclip|t2ipal|grid`: the only place that wires roles together into a results JSON."""
 
 from __future__ import annotations
 
 import argparse
 
 PAPERS = {"lgclip": ("lgclip_core.experiments.lgclip", "reproduce LGCLIP (zero-shot classification)"),
-          "t2ipal": ("lgclip_core.experiments.t2ipal", "reproduce T2I-PAL (multi-label recognition)")}
+          "t2ipal": ("lgclip_core.experiments.t2ipal", "reproduce T2I-PAL (multi-label recognition)"),
+          "grid": ("lgclip_core.experiments.grid", "the offline LGCLIP table: every offline data set x backbone "
+                                                   "(missing cells only, resumable)")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -42,14 +42,15 @@ def _throughput_prompts(names: list[str], n: int = 100) -> list[str]:
 
 def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test: int | None = None,
                        seed: int = 2024, generator_name: str | None = None, cache: ArtifactCache | None = None,
-                       progress: bool = True) -> dict[str, Any]:
+                       progress: bool = True, dataset: str | None = None) -> dict[str, Any]:
+    """The generator trained on ``dataset`` (default: the profile's), scored against that data set's real images."""
     timer = Timer()
     cache = cache or default_cache()
-    gen = zoo.load("generator", generator_name)
+    gen = zoo.load("generator", generator_name or zoo.generator_for("offline", dataset))
     enc = zoo.load("image_encoder")
-    train = zoo.load("dataset", split="train").stratified(real_per_class, seed=seed)
-    test = zoo.load("dataset", split="test")
-    test = test.stratified(n_test // 10 if n_test else None, seed=seed)
+    train = zoo.load("dataset", dataset, split="train").stratified(real_per_class, seed=seed)
+    test = zoo.load("dataset", dataset, split="test")
+    test = test.stratified(n_test // len(test.classnames) if n_test else None, seed=seed)
     names = train.prompt_names
     llm = write_prompts(zoo.load("prompt_writer"), names, n=10, seed=seed, cache=cache)
 
@@ -72,7 +73,8 @@ def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test:
         "images_per_s": float(ips), "throughput_conditions": throughput_conditions,
         "n_generated": n_generated, "n_real_train": int(len(f_train)), "n_test": int(len(f_test)),
         "sampling": {"steps": gen.steps, "guidance_scale": gen.guidance_scale},
-        "generator": gen.config(), "encoder": enc.config(), "seed": seed, "timings_s": timer.times,
+        "generator": gen.config(), "encoder": enc.config(), "dataset": test.name, "seed": seed,
+        "timings_s": timer.times,
         "manifest": {"cache": cache.manifest(), "environment": environment(), "load_per_timing": timer.load,
                      "llm_prompts_first": {c: llm[c][0] for c in names}},
     }
@@ -80,15 +82,16 @@ def evaluate_generator(per_class: int = 100, real_per_class: int = 1000, n_test:
 
 def speed_cas_curve(steps: tuple[int, ...] = (4, 6, 8, 12, 20), precisions: tuple[str, ...] = ("fp32", "bf16"),
                     per_class: int = 50, real_per_class: int = 1000, seed: int = 2024,
-                    cache: ArtifactCache | None = None, progress: bool = True) -> dict[str, Any]:
+                    cache: ArtifactCache | None = None, progress: bool = True,
+                    dataset: str | None = None) -> dict[str, Any]:
     """CAS and images/s of the offline generator for each (precision, sampling steps): what each setting costs
     and what it buys. One CAS classifier (real train features), the same prompts and seeds for every setting."""
     from ..precision import native_bf16
 
     cache = cache or default_cache()
-    base = zoo.load("generator")
+    base = zoo.load("generator", zoo.generator_for("offline", dataset))
     enc = zoo.load("image_encoder")
-    train = zoo.load("dataset", split="train").stratified(real_per_class, seed=seed)
+    train = zoo.load("dataset", dataset, split="train").stratified(real_per_class, seed=seed)
     clf = cas_classifier(_features(enc, train.images, cache, False), train.labels)
     prompts, seeds, labels = _per_class_set(train.prompt_names, per_class)
     rows = []
@@ -113,6 +116,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="directory for generator.json")
     p.add_argument("--quick", action="store_true", help="20 images per class, 200 real per class, 2,000 test")
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--dataset", default=None, choices=sorted(zoo.OFFLINE_GENERATORS),
+                   help="the offline data set whose generator is measured (default: fashion-mnist)")
     p.add_argument("--curve", action="store_true",
                    help="instead: CAS and images/s per precision and sampling steps -> generator_curve.json")
     p.add_argument("--write-card", action="store_true",
@@ -135,20 +140,22 @@ def run(args: argparse.Namespace) -> int:
     if args.curve:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        curve = speed_cas_curve(**(dict(steps=(4, 12), per_class=10, real_per_class=100) if args.quick else {}))
+        curve = speed_cas_curve(dataset=args.dataset,
+                                **(dict(steps=(4, 12), per_class=10, real_per_class=100) if args.quick else {}))
         write_json(out / "generator_curve.json", curve)
         for r in curve["rows"]:
             print(f"{r['precision']:>5} {r['steps']:>3} steps  CAS {r['cas']:.3f}  {r['images_per_s']:6.1f} images/s")
         print(f"wrote {out / 'generator_curve.json'}")
         return 0
     kw: dict[str, Any] = dict(per_class=20, real_per_class=200, n_test=2000) if args.quick else {}
-    result = evaluate_generator(seed=args.seed, **kw)
+    result = evaluate_generator(seed=args.seed, dataset=args.dataset, **kw)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "generator.json", result)
     print("\n".join(summary_lines(result)))
     if args.write_card and not args.quick:
-        card_path = record_metrics(zoo.asset_path("lgclip-fmnist-generator"), result)
+        backend = zoo.resolve("generator", zoo.generator_for("offline", args.dataset))
+        card_path = record_metrics(zoo.asset_path(backend.kwargs["asset"]), result)
         print(f"metrics recorded in {card_path}")
     print(f"wrote {out / 'generator.json'}")
     return 0

@@ -46,8 +46,8 @@ TEST = "test"  # the test images' key among the feature sets (the others are pro
 
 
 # The settings a profile runs when a field is left None. PAPER_SETTINGS: the paper's N = 10 images per class and
-# S = 10 crop scales with the encoder's and the generator's own defaults. The offline profile's: the 224-px input
-# and one crop scale come from the accuracy/time frontier of full runs (chapter 06: at 224 px the extra scales
+# S = 10 crop scales with the encoder's and the generator's own defaults. The offline profile's: the backbone's
+# native input (Lite0: 224 px; zoo.NATIVE_INPUT_SIZE) and one crop scale come from the accuracy/time frontier of full runs (chapter 06: at 224 px the extra scales
 # cost accuracy and 3x the time); N = 100, guidance 2.0 and the self-training fraction were chosen on held-out
 # real TRAIN images, never on the test set, and every run measures those choices again on both
 # (``ablations["guidance_scale"]`` and ``["self_training_fraction"]``).
@@ -55,7 +55,7 @@ PAPER_SETTINGS: dict[str, Any] = {"input_size": None, "n_per_class": 10, "n_max"
                                   "guidance_scale": None, "ablation_guidance": (), "unlabeled_pool": 0}
 SETTINGS = ("profile", "paper")
 PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
-    "offline": {"input_size": 224, "n_per_class": 100, "n_max": 100, "n_scales": 1, "guidance_scale": 2.0,
+    "offline": {"input_size": "native", "n_per_class": 100, "n_max": 100, "n_scales": 1, "guidance_scale": 2.0,
                 "ablation_guidance": (1.5, 2.0, 3.0), "unlabeled_pool": 5000},
 }
 
@@ -69,7 +69,7 @@ class LGCLIPConfig:
     profile: str = "offline"
     dataset: str | None = None  # None: the profile's default
     backbone: str | None = None
-    input_size: int | None = None  # the encoder's input resolution in pixels (paper settings: the zoo's)
+    input_size: int | str | None = None  # encoder input in pixels; "native": the backbone's (paper settings: the zoo's)
     generator: str | None = None
     prompt_writer: str | None = None
     n_test: int | None = None  # None: the whole test split; else a stratified subset
@@ -91,6 +91,9 @@ class LGCLIPConfig:
     unlabeled_pool: int | None = None  # real TRAIN images whose labels are never read, for self-training (0: off)
     self_training_fraction: float = 0.4  # the most confident pseudo-labels kept, as a fraction of the pool
     ablation_self_training: tuple[float, ...] = (0.1, 0.2, 0.4, 1.0)  # fractions measured on validation and test
+    # the paper's S = 10 scales against one, on the size ablation's test subset, per image (the grid turns it on
+    # where the run's own S is 1; ``multiscale_effect``)
+    ablation_paper_scales: bool = False
     protocol: str | None = None  # "authors" | "clean"; None: protocols.default_protocol(profile)
     settings: str = "profile"  # where fields left None come from: "profile" or "paper"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +106,8 @@ class LGCLIPConfig:
         for key, value in chosen.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        if self.input_size == "native":  # the backbone's training resolution (offline: Lite0 224, Lite1 240, ...)
+            self.input_size = zoo.NATIVE_INPUT_SIZE.get(zoo.resolve("image_encoder", self.backbone, self.profile).name)
         if not n_given:  # the settings' N, at most the images generated
             self.n_per_class = min(self.n_per_class, self.n_max)
         if self.n_per_class > self.n_max:
@@ -365,11 +370,13 @@ def _load_encoder(cfg: LGCLIPConfig) -> ImageEncoder:
 
 
 def load_generator(cfg: LGCLIPConfig, proto: protocols.Protocol) -> Generator:
-    """The zoo's generator; a loader that takes ``sampling`` (Stable Diffusion) gets the protocol's settings, and
-    ``cfg.guidance_scale`` (when set) replaces the guidance either way."""
-    takes = zoo.resolve("generator", cfg.generator, cfg.profile).accepts("sampling")
+    """The zoo's generator (offline: the one trained on the run's data set); a loader that takes ``sampling``
+    (Stable Diffusion) gets the protocol's settings, and ``cfg.guidance_scale`` (when set) replaces the guidance
+    either way."""
+    name = cfg.generator or zoo.generator_for(cfg.profile, cfg.dataset)
+    takes = zoo.resolve("generator", name, cfg.profile).accepts("sampling")
     kw = {"sampling": dict(proto["lgclip.sampling"])} if takes else {}
-    generator = zoo.load("generator", cfg.generator, cfg.profile, **kw)
+    generator = zoo.load("generator", name, cfg.profile, **kw)
     return generator if cfg.guidance_scale is None else generator.with_sampling(guidance_scale=cfg.guidance_scale)
 
 
@@ -461,18 +468,19 @@ def build_selector(cfg: LGCLIPConfig, proto: protocols.Protocol, roles: Roles, s
     return PrototypeSelector(sets, feats, space, ranking_text, proto["lgclip.top_n"], cfg.n_per_class)
 
 
-def classify_methods(ev: PrototypeEvaluator, feats: dict[str, FeatureSet], text_scores: np.ndarray,
-                     hybrid_weight: float) -> dict[str, float]:
-    """Step: the paper's methods (Table 1 rows): prototypes with or without LLM prompts and multi-scale
-    features, the text classifier, and the hybrid of LGCLIP and text."""
+def method_predictions(ev: PrototypeEvaluator, feats: dict[str, FeatureSet], text_scores: np.ndarray,
+                       hybrid_weight: float) -> dict[str, np.ndarray]:
+    """Step: every test image's predicted class under the paper's methods (Table 1 rows): prototypes with or
+    without LLM prompts and multi-scale features, the text classifier, and the hybrid of LGCLIP and text. Kept
+    per image (``per_image.npz``), so that differences between methods get paired bootstrap intervals."""
     llm, tpl, test = feats["llm_first"], feats["template"], feats[TEST]
     return {
-        "lgclip": ev.accuracy("llm_first", llm.multi, test.multi),
-        "prototypes_only": ev.accuracy("template", tpl.single, test.single),
-        "llm_only": ev.accuracy("llm_first", llm.single, test.single),
-        "multiscale_only": ev.accuracy("template", tpl.multi, test.multi),
-        "text_zero_shot": float(np.mean(text_scores.argmax(1) == ev.test_labels)),
-        "hybrid": ev.hybrid_accuracy(hybrid_weight, llm.multi, test.multi, text_scores),
+        "lgclip": ev.fit("llm_first", llm.multi).predict(test.multi),
+        "prototypes_only": ev.fit("template", tpl.single).predict(test.single),
+        "llm_only": ev.fit("llm_first", llm.single).predict(test.single),
+        "multiscale_only": ev.fit("template", tpl.multi).predict(test.multi),
+        "text_zero_shot": text_scores.argmax(1),
+        "hybrid": ev.hybrid(hybrid_weight, llm.multi).predict(test.multi, text_scores),
     }
 
 
@@ -541,7 +549,9 @@ def build_result(cfg: LGCLIPConfig, proto: protocols.Protocol, roles: Roles, pro
 
 
 def save_result(cfg: LGCLIPConfig, result: dict[str, Any], out: str | Path | None, roles: Roles,
-                sets: dict[str, GeneratedSet], feats: dict[str, FeatureSet], ev: PrototypeEvaluator) -> None:
+                sets: dict[str, GeneratedSet], feats: dict[str, FeatureSet], ev: PrototypeEvaluator,
+                predictions: dict[str, np.ndarray] | None = None,
+                ms_predictions: dict[str, np.ndarray] | None = None) -> None:
     """Step: the files in ``out`` (process 0 only, under ``accelerate launch``). A paper-shapes run has random
     weights: its result is stamped with costs and memory per role and gets no figures."""
     if zoo.PROFILES[cfg.profile].reports == "costs":
@@ -552,7 +562,8 @@ def save_result(cfg: LGCLIPConfig, result: dict[str, Any], out: str | Path | Non
             Path(out).mkdir(parents=True, exist_ok=True)
             write_json(Path(out) / "lgclip.json", result)
     elif out is not None and process_state()[0] == 0:
-        _write_outputs(Path(out), result, roles, sets["llm_first"], feats, ev)
+        _write_outputs(Path(out), result, roles, sets["llm_first"], feats, ev, predictions or {},
+                       ms_predictions or {})
 
 
 def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: ArtifactCache | None = None,
@@ -581,7 +592,8 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     selector = build_selector(cfg, proto, roles, sets, feats, space)
     ev = PrototypeEvaluator(selector, ClassifierFactory(roles.k, scoring), roles.test.labels, cfg.n_per_class)
     with timer("classify"):
-        accuracy = classify_methods(ev, feats, text_scores, cfg.hybrid_weight)
+        predictions = method_predictions(ev, feats, text_scores, cfg.hybrid_weight)
+        accuracy = {m: float(np.mean(pred == roles.test.labels)) for m, pred in predictions.items()}
     with timer("real_references"):
         real = real_train_features(cfg, features)
         accuracy.update(_real_references(cfg, real, ev.classifiers, feats[TEST], roles.test.labels))
@@ -596,6 +608,10 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
         if trained.accuracy is not None:
             accuracy["hybrid_self_trained"] = trained.accuracy
             ablations["self_training_fraction"] = trained.by_fraction
+    ms_predictions: dict[str, np.ndarray] = {}
+    if cfg.ablation_paper_scales and cfg.n_scales < PAPER_SETTINGS["n_scales"]:
+        with timer("ablation_paper_scales"):
+            ablations["paper_scales"], ms_predictions = multiscale_effect(cfg, proto, roles, features, ev, sets)
     if cfg.ablation_guidance:
         with timer("ablation_guidance"):
             ablations["guidance_scale"] = guidance_ablation(cfg, roles, prompts.llm, features, finish, cache,
@@ -604,7 +620,7 @@ def run_lgclip(cfg: LGCLIPConfig, out: str | Path | None = None, cache: Artifact
     result = build_result(cfg, proto, roles, prompts, accuracy, ablations, space, timer, t_start, cache)
     if trained is not None:  # the pool and how right its pseudo-labels were
         result["self_training"] = trained.info
-    save_result(cfg, result, out, roles, sets, feats, ev)
+    save_result(cfg, result, out, roles, sets, feats, ev, predictions, ms_predictions)
     return result
 
 
@@ -629,7 +645,8 @@ def _text_space(cfg: LGCLIPConfig, roles: Roles, llm: dict[str, list[str]], feat
     text_feats = text_encoder.encode(pairs.prompts)
     aligner = LiTAligner(seed=cfg.seed).fit(image_feats, text_feats, pairs.labels, progress=progress)
     return TextSpace(text_encoder, aligner,
-                     {"method": "LiT projections (EfficientNet-Lite0 + MiniLM, locked) trained on generated images",
+                     {"method": f"LiT projections ({roles.encoder.name} + MiniLM, locked) trained on generated "
+                                "images",
                       "n_pairs": len(pairs.prompts), "final_loss": aligner.loss_history[-1],
                       "config": aligner.config()})
 
@@ -643,10 +660,25 @@ class RealTrain:
     labels: np.ndarray
 
 
+def train_split_sizes(cfg: LGCLIPConfig, labels: np.ndarray) -> tuple[int, int]:
+    """(real images per class for the references and validation, unlabelled pool size) that fit the TRAIN split.
+
+    Fashion-MNIST's 6,000 per class hold ``real_per_class`` and the pool as configured; a small train split
+    (the digits' ~90 per class) gives the references half of its smallest class and the pool the rest, so the
+    two never share an image."""
+    smallest = int(np.bincount(labels).min())
+    per_class = cfg.real_per_class
+    if per_class > smallest // 2 and cfg.unlabeled_pool:
+        per_class = smallest // 2
+    per_class = min(per_class, smallest)
+    pool = min(int(cfg.unlabeled_pool or 0), len(labels) - per_class * (int(labels.max()) + 1))
+    return per_class, max(pool, 0)
+
+
 def real_train_features(cfg: LGCLIPConfig, features: FeatureExtractor) -> RealTrain:
-    """Step: ``real_per_class`` real TRAIN images per class (a seeded stratified draw), encoded once."""
-    train = zoo.load("dataset", cfg.dataset, cfg.profile, split="train").stratified(cfg.real_per_class,
-                                                                                    seed=cfg.seed)
+    """Step: real TRAIN images per class (``train_split_sizes``; a seeded stratified draw), encoded once."""
+    train = zoo.load("dataset", cfg.dataset, cfg.profile, split="train")
+    train = train.stratified(train_split_sizes(cfg, train.labels)[0], seed=cfg.seed)
     return RealTrain(features.single(train.images, "features real train"), train.labels)
 
 
@@ -715,8 +747,9 @@ def self_training(cfg: LGCLIPConfig, roles: Roles, features: FeatureExtractor, e
     (where it may be chosen; their single view, which is the multi-scale view at one scale) and on the test
     images. The pool's labels are read only to report how right the pseudo-labels were."""
     train = zoo.load("dataset", cfg.dataset, cfg.profile, split="train")
-    pool = train.subset(train.unlabeled_indices(cfg.unlabeled_pool, seed=cfg.seed,
-                                                exclude=train.stratified_indices(cfg.real_per_class, seed=cfg.seed)))
+    per_class, n_pool = train_split_sizes(cfg, train.labels)
+    pool = train.subset(train.unlabeled_indices(n_pool, seed=cfg.seed,
+                                                exclude=train.stratified_indices(per_class, seed=cfg.seed)))
     pool_feats = features.views(pool.images, "unlabelled pool")
     llm, test = feats["llm_first"], feats[TEST]
     hybrid = ev.hybrid(cfg.hybrid_weight, llm.multi)
@@ -724,6 +757,8 @@ def self_training(cfg: LGCLIPConfig, roles: Roles, features: FeatureExtractor, e
     scores = hybrid.decision_function(pool_feats.multi, pool_text)
     info: dict[str, Any] = {"method": "hybrid pseudo-labels on unlabelled real TRAIN images -> logistic regression "
                                       "on the most confident", "pool": int(len(pool)),
+                            "train_split": {"references_per_class": per_class, "pool": n_pool,
+                                            "train_images": int(len(train))},
                             "confident_fraction": cfg.self_training_fraction,
                             "pseudo_label_accuracy": float(np.mean(scores.argmax(1) == pool.labels)),
                             "hybrid_test_accuracy": float(hybrid.score(test.multi, ev.test_labels, text_scores))}
@@ -738,6 +773,29 @@ def self_training(cfg: LGCLIPConfig, roles: Roles, features: FeatureExtractor, e
                                       "test": float(clf.score(test.multi, ev.test_labels))}
     return SelfTrained(measured[str(float(cfg.self_training_fraction))]["test"], info,
                        {k: v for k, v in measured.items() if float(k) in cfg.ablation_self_training})
+
+
+def multiscale_effect(cfg: LGCLIPConfig, proto: protocols.Protocol, roles: Roles, features: FeatureExtractor,
+                      ev: PrototypeEvaluator, sets: dict[str, GeneratedSet]
+                      ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Step (``ablation_paper_scales``): LGCLIP's prototypes at one scale (the single view) and fused over the
+    paper's S = 10 scales, on the size ablation's stratified test subset; accuracies and per-image predictions
+    (keys ``labels``, ``lgclip_1_scale``, ``lgclip_paper_scales``) for a paired interval of the module's effect."""
+    s = PAPER_SETTINGS["n_scales"]
+    sub = roles.test.stratified(cfg.ablation_size_n_test // roles.k, seed=cfg.seed + 1)
+    paper = FeatureExtractor(roles.encoder, MultiScaleEncoder(roles.encoder, s, seed=cfg.seed,
+                                                              interpolation=proto["lgclip.multiscale_interpolation"]),
+                             features.resize, features.cache, features.progress)
+    idx = ev.selector.select("llm_first", cfg.n_per_class)
+    protos, labels = sets["llm_first"].images[idx], sets["llm_first"].labels[idx]
+    gen, test = paper.views(protos, f"prototypes at {s} scales"), paper.views(sub.images, f"test subset at {s} scales")
+    preds = {"labels": sub.labels,
+             "lgclip_1_scale": ev.classifiers().fit(gen.single, labels).predict(test.single),
+             "lgclip_paper_scales": ev.classifiers().fit(gen.multi, labels).predict(test.multi)}
+    acc = {m: float(np.mean(p == sub.labels)) for m, p in preds.items() if m != "labels"}
+    return {"n_scales": s, "n_test": int(len(sub)), "accuracy": acc,
+            "what": f"LGCLIP prototypes (llm_first, N = {cfg.n_per_class}) at the single view vs fused over {s} "
+                    "crop scales, on a stratified test subset"}, preds
 
 
 def _size_ablation(cfg: LGCLIPConfig, features: FeatureExtractor, gen_images: np.ndarray, gen_labels: np.ndarray,
@@ -798,7 +856,8 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_outputs(out: Path, result: dict[str, Any], roles: Roles, prototypes: GeneratedSet,
-                   feats: dict[str, FeatureSet], ev: PrototypeEvaluator) -> None:
+                   feats: dict[str, FeatureSet], ev: PrototypeEvaluator, predictions: dict[str, np.ndarray],
+                   ms_predictions: dict[str, np.ndarray]) -> None:
     """lgclip.json (merged with another protocol's run, see ``merge_protocol_results``), lgclip.csv of the top
     level, and the figures of this run (LGCLIP's confusion matrix, its prototypes) when it is the top level."""
     from ..book import figures
@@ -814,6 +873,10 @@ def _write_outputs(out: Path, result: dict[str, Any], roles: Roles, prototypes: 
             w.writerow([m, f"{a:.4f}", "no" if m.startswith(("real_", "linear_probe")) else "yes"])
     if merged["protocol"]["name"] != result["protocol"]["name"]:
         return  # the folder's figures stay those of the default protocol's run
+    write_per_image(out / PER_IMAGE, roles.test.labels, predictions)
+    if ms_predictions:
+        labels = ms_predictions.pop("labels")
+        write_per_image(out / PER_IMAGE_MULTISCALE, labels, ms_predictions)
     names, y, test, gen = roles.names, roles.test.labels, feats[TEST], feats[prototypes.mode]
     pred = ev.fit(prototypes.mode, gen.multi).predict(test.multi)
     figures.confusion_matrix(y, pred, names, out / "confusion_lgclip.png",
@@ -822,6 +885,25 @@ def _write_outputs(out: Path, result: dict[str, Any], roles: Roles, prototypes: 
     figures.image_grid(prototypes.images[grid], rows=len(names), labels=names, path=out / "prototypes_grid.png")
     idx = ev.selector.select(prototypes.mode, ev.n_per_class)
     figures.feature_map(test.multi, y, gen.multi[idx], prototypes.labels[idx], names, out / "feature_map.png")
+
+
+PER_IMAGE = "per_image.npz"  # every test image's label and each paper method's prediction
+PER_IMAGE_MULTISCALE = "per_image_multiscale.npz"  # the same for ``multiscale_effect``'s test subset
+
+
+def write_per_image(path: Path, labels: np.ndarray, predictions: dict[str, np.ndarray]) -> None:
+    """The test labels and each method's predicted class per image, written atomically (``np.savez``)."""
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, labels=np.asarray(labels, np.int16),
+                        **{m: np.asarray(p, np.int16) for m, p in predictions.items()})
+    tmp.replace(path)
+
+
+def read_per_image(path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(labels, {method: 0/1 correct per test image}) from a run's ``per_image.npz``."""
+    with np.load(path) as z:
+        labels = z["labels"]
+        return labels, {m: (z[m] == labels).astype(np.int8) for m in z.files if m != "labels"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -833,13 +915,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "3.5-4.5 min; with --protocol authors about 5 min, 2-2.5 min of it the authors' one "
                         "list request per class)")
     p.add_argument("--settings", default="profile", choices=SETTINGS,
-                   help="defaults of the options below: 'profile' (offline: 224 px, N = 100, 1 scale, guidance 2.0) "
+                   help="defaults of the options below: 'profile' (offline: the backbone's native size, Lite0 224 px, N = 100, 1 scale, guidance 2.0) "
                         "or 'paper' (N = 10, 10 scales, the encoder's and generator's own defaults)")
     p.add_argument("--n-per-class", type=int, default=None, help="N, generated images per class (the paper: 10)")
     p.add_argument("--n-test", type=int, default=None)
     p.add_argument("--n-scales", type=int, default=None, help="scales of the multi-scale module (the paper: 10)")
     p.add_argument("--input-size", type=int, default=None,
-                   help="encoder input resolution in pixels (offline: 224; paper settings: the zoo's, 112)")
+                   help="encoder input resolution in pixels (offline: the backbone's native size, Lite0 224 / Lite1 240 / "
+                        "Lite2 260; paper settings: the zoo's, 112)")
     p.add_argument("--guidance-scale", type=float, default=None,
                    help="the generator's classifier-free guidance (offline: 2.0; paper settings: its own)")
     p.add_argument("--seed", type=int, default=2024)

@@ -15,17 +15,23 @@ def write_model_card(pipeline_dir: str | Path) -> Path:
     d = Path(pipeline_dir)
     card = json.loads((d / GENERATOR_CARD).read_text())
     tr, cfg = card["training"], card["training"]["config"]
+    # cards written before the digits generator existed lack these keys: they are Fashion-MNIST's
+    name, title = card.get("name", "lgclip-fmnist-ddpm"), card.get("data_title", "Fashion-MNIST")
+    crop, canvas, f = card["crop"], card.get("canvas", 32), card["space_to_depth"]
+    padded = f"{crop}x{crop} grey padded to {canvas}x{canvas}" if canvas != crop else f"{crop}x{crop} grey (native)"
+    s2d = f", space-to-depth x{f} ({canvas // f}x{canvas // f}x{f * f}, lossless, no VAE)" if f > 1 else \
+        " (no VAE)"
+    loss = f"{tr['final_loss']:.4f}" if tr.get("final_loss") is not None else "not logged"
     lines = [
-        "# lgclip-fmnist-ddpm: the offline text-to-image generator", "",
-        "A small member of the Stable Diffusion family, trained by `lgclip train-generator` on the Fashion-MNIST "
+        f"# {name}: the offline text-to-image generator", "",
+        f"A small member of the Stable Diffusion family, trained by `lgclip train-generator` on the {title} "
         "**train** split only (the test split is never seen). Like Stable Diffusion, the generator has seen the "
         "world; the LGCLIP classifier never sees a labelled real image.", "",
         "## Architecture",
         f"- diffusers `UNet2DConditionModel`, {tr['unet_parameters'] / 1e6:.2f} M parameters, channels "
         f"{cfg['block_out_channels']}, blocks {cfg['down_block_types']}, cross-attention on all-MiniLM-L6-v2 "
         "token states (32 tokens) + the pooled MiniLM embedding added to the time embedding",
-        f"- pixel space: 28x28 grey padded to 32x32, space-to-depth x{card['space_to_depth']} "
-        "(16x16x4, lossless, no VAE)",
+        f"- pixel space: {padded}{s2d}",
         f"- {cfg['prediction_type']} on a cosine (squaredcos_cap_v2) schedule, 1000 steps; sampling with "
         f"DPM-Solver++ ({card['sampling_defaults']['steps']} steps, classifier-free guidance "
         f"{card['sampling_defaults']['guidance_scale']}; condition dropout {cfg['cond_drop']} in training)", "",
@@ -34,7 +40,7 @@ def write_model_card(pipeline_dir: str | Path) -> Path:
         "(templates x synonyms x attributes, e.g. " + "; ".join(tr["caption_examples"][0]) + ")",
         f"- steps: {tr['steps']} (batch {cfg['batch_size']}, {tr['epochs']} epochs), AdamW lr {cfg['lr']}, "
         f"EMA {cfg['ema_decay']}, seed {tr['seed']}, wall time {tr['wall_time_s']} s on 2 CPU cores, "
-        f"final loss {tr['final_loss']:.4f}, torch {tr['torch']}", "",
+        f"final loss {loss}, torch {tr['torch']}", "",
         "## Metrics (`lgclip eval-generator --out DIR`)",
     ]
     m = card.get("metrics")

@@ -235,22 +235,23 @@ def _device() -> str:
 
 
 def load_offline_generator(name: str, path: str | os.PathLike | None = None, steps: int | None = None,
-                           guidance_scale: float | None = None, precision: str | None = None) -> Generator:
-    """Our committed pipeline (UNet + scheduler) + the MiniLM asset, from local files only.
+                           guidance_scale: float | None = None, precision: str | None = None,
+                           asset: str = "lgclip-fmnist-generator") -> Generator:
+    """Our committed pipeline (UNet + scheduler) + the MiniLM asset, from local files only; ``asset``: which
+    committed pipeline (one per offline data set, ``zoo.OFFLINE_GENERATORS``), ``path``: another copy of it.
 
     ``precision`` (or ``$LGCLIP_GENERATOR_PRECISION``): "auto" (default) runs the UNet under bf16 autocast
     where the hardware has native bf16 (speed and CAS per setting: `lgclip eval-generator --curve`),
     fp32 elsewhere. ``steps`` (or ``$LGCLIP_GENERATOR_STEPS``): DPM-Solver steps, default the card's."""
-    path = Path(path) if path else asset_path("lgclip-fmnist-generator")
-    ASSETS["lgclip-fmnist-generator"].verify(path)  # an explicit copy too: its card's SHA-256s (IntegrityError)
+    path = Path(path) if path else asset_path(asset)
+    ASSETS[asset].verify(path)  # an explicit copy too: its card's SHA-256s (IntegrityError)
     text_encoder, tokenizer = _minilm_parts()
     pipe = TextToImagePixelPipeline.from_pretrained(path, text_encoder=text_encoder, tokenizer=tokenizer,
                                                     local_files_only=True, use_safetensors=True)
     pipe.to(_device())
     pipe.set_progress_bar_config(disable=True)
     if not (path / GENERATOR_CARD).is_file():  # its sampling defaults live there: never guess them
-        asset = ASSETS["lgclip-fmnist-generator"]
-        raise MissingAssetError(asset.name, asset.fix(), f"{path} has no {GENERATOR_CARD} (the card holds the "
+        raise MissingAssetError(asset, ASSETS[asset].fix(), f"{path} has no {GENERATOR_CARD} (the card holds the "
                                                          "sampling defaults and the files' hashes)")
     card = json.loads((path / GENERATOR_CARD).read_text())
     defaults = card.get("sampling_defaults", {})

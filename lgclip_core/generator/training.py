@@ -1,7 +1,8 @@
-"""Train the offline generator: a small text-conditioned diffusion model on Fashion-MNIST TRAIN images only.
+"""Train an offline generator: a small text-conditioned diffusion model on one data set's TRAIN images only.
 
-Like Stable Diffusion, the generator has seen the world (here: the 60,000 training images and varied captions);
-the LGCLIP classifier never sees a labelled real image. The recipe: pixel space (28x28 padded to 32x32),
+Like Stable Diffusion, the generator has seen the world (here: a data set's training images and varied captions);
+the LGCLIP classifier never sees a labelled real image. One named config per offline data set (``CONFIGS``:
+Fashion-MNIST ``small``, handwritten ``digits``). The recipe: pixel space (Fashion-MNIST: 28x28 padded to 32x32),
 ``UNet2DConditionModel`` with cross-attention on MiniLM token states and the pooled MiniLM embedding added to the
 time embedding, v-prediction on a cosine noise schedule, 10% condition dropout for classifier-free guidance,
 EMA weights, and DPM-Solver++ for sampling. Training is resumable: a checkpoint (model, EMA, optimizer, step)
@@ -15,7 +16,7 @@ import argparse
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ from .pipeline import GENERATOR_CARD, TEXT_MAX_LENGTH, TextToImagePixelPipeline,
 # ---------------------------------------------------------------------------------------------- config
 @dataclass
 class TrainConfig:
+    dataset: str = "fashion-mnist"  # a zoo data set: its train split and its caption recipe
+    image_size: int = 28  # the data set's images (square, grey)
+    canvas: int = 32  # padded with background to this size (a multiple of space_to_depth x 2^(blocks-1))
+    name: str = "lgclip-fmnist-ddpm"  # the zoo's generator backend the export becomes
+    data_title: str = "Fashion-MNIST"  # how the model card names the data it saw
     space_to_depth: int = 2  # 32x32x1 pixels <-> 16x16x4: a lossless, parameter-free "latent" space
     block_out_channels: tuple[int, ...] = (48, 96, 144)
     down_block_types: tuple[str, ...] = ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
@@ -65,6 +71,10 @@ CONFIGS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(block_out_channels=(8, 16, 16), attention_head_dim=2, norm_num_groups=4, batch_size=8,
                         max_steps=4, max_minutes=5, checkpoint_every=2, log_every=1, captions_per_class=4,
                         warmup_steps=1),
+    # 1,797 real 8x8 digits (898 in train): native pixels, a smaller UNet, more epochs
+    "digits": TrainConfig(dataset="digits", image_size=8, canvas=8, name="lgclip-digits-ddpm",
+                          data_title="handwritten digits (scikit-learn load_digits)", space_to_depth=1, block_out_channels=(32, 64, 96),
+                          lr=1e-3, max_steps=4000, max_minutes=15.0, captions_per_class=60),
 }
 
 
@@ -72,7 +82,7 @@ def build_unet(cfg: TrainConfig) -> UNet2DConditionModel:
     torch.manual_seed(cfg.seed)
     f = cfg.space_to_depth
     return UNet2DConditionModel(
-        sample_size=32 // f, in_channels=f * f, out_channels=f * f, layers_per_block=cfg.layers_per_block,
+        sample_size=cfg.canvas // f, in_channels=f * f, out_channels=f * f, layers_per_block=cfg.layers_per_block,
         block_out_channels=cfg.block_out_channels, down_block_types=cfg.down_block_types,
         up_block_types=cfg.up_block_types, mid_block_type="UNetMidBlock2DCrossAttn", cross_attention_dim=384,
         attention_head_dim=cfg.attention_head_dim, norm_num_groups=cfg.norm_num_groups,
@@ -84,11 +94,15 @@ def noise_scheduler(cfg: TrainConfig) -> DDPMScheduler:
                          prediction_type=cfg.prediction_type, clip_sample=False)
 
 
-def to_model_space(images: np.ndarray, space_to_depth: int = 2) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float (N, f*f, 32/f, 32/f) in [-1, 1]: padded with background (-1) to 32x32,
+def to_model_space(images: np.ndarray, space_to_depth: int = 2, canvas: int = 32) -> torch.Tensor:
+    """uint8 (N, H, H) -> float (N, f*f, C/f, C/f) in [-1, 1]: padded with background (-1) to the C x C canvas,
     then pixel-unshuffled (the inverse of what the pipeline's ``pixel_shuffle`` does after sampling)."""
     x = torch.from_numpy(np.array(images, copy=True)).float().div_(127.5).sub_(1.0)[:, None]
-    return F.pixel_unshuffle(F.pad(x, (2, 2, 2, 2), value=-1.0), space_to_depth)
+    lo = (canvas - x.shape[-1]) // 2
+    hi = canvas - x.shape[-1] - lo
+    if lo < 0:
+        raise ValueError(f"{x.shape[-1]}-px images do not fit a {canvas}-px canvas")
+    return F.pixel_unshuffle(F.pad(x, (lo, hi, lo, hi), value=-1.0), space_to_depth)
 
 
 # ---------------------------------------------------------------------------------------- checkpoints
@@ -119,19 +133,19 @@ def _latest_checkpoint(out: Path) -> Path | None:
 def train(out_dir: str | Path, cfg: TrainConfig, n_train: int | None = None, progress: bool = True,
           export_to: str | Path | None = None) -> Path:
     """Train (or resume) into ``out_dir``; export the EMA pipeline to ``export_to`` (default out/pipeline)."""
-    from ..data import load_fashion_mnist
+    from .. import zoo
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    ds = load_fashion_mnist(split="train")  # the TRAIN split only; the test split is never seen here
+    ds = zoo.load("dataset", cfg.dataset, split="train")  # the TRAIN split only; the test split is never seen
     images, labels = ds.images, ds.labels
     if n_train:
         images, labels = images[:n_train], labels[:n_train]
-    x_all = to_model_space(images, cfg.space_to_depth)
+    x_all = to_model_space(images, cfg.space_to_depth, cfg.canvas)
     text_encoder, tokenizer = _minilm_parts()
-    captions = build_captions(cfg.seed, cfg.captions_per_class)
+    captions = build_captions(cfg.seed, cfg.captions_per_class, cfg.dataset)
     flat = [""] + [c for caps in captions for c in caps]  # index 0 = the empty (unconditional) caption
     with torch.no_grad():
         parts = [encode_text_condition(text_encoder, tokenizer, flat[i:i + 256], "cpu", TEXT_MAX_LENGTH)
@@ -205,24 +219,27 @@ def train(out_dir: str | Path, cfg: TrainConfig, n_train: int | None = None, pro
     (out / "loss_log.json").write_text(json.dumps(log))
     ema.copy_to(unet.parameters())
     return export_pipeline(unet, cfg, Path(export_to) if export_to else out / "pipeline", log, step, elapsed,
-                           n_train=len(x_all), captions=captions)
+                           n_train=len(x_all), captions=captions, data=ds.protocol)
 
 
 def export_pipeline(unet: UNet2DConditionModel, cfg: TrainConfig, path: Path, log: list[dict[str, float]],
-                    step: int, elapsed: float, n_train: int, captions: list[list[str]]) -> Path:
+                    step: int, elapsed: float, n_train: int, captions: list[list[str]], data: str = "") -> Path:
     """Save UNet + DPM-Solver++ scheduler as a diffusers pipeline, plus the training record (model card data)."""
     sampler = DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                                           prediction_type=cfg.prediction_type, algorithm_type="dpmsolver++",
                                           solver_order=2, use_karras_sigmas=False)
-    pipe = TextToImagePixelPipeline(unet=unet.eval(), scheduler=sampler, crop=28, space_to_depth=cfg.space_to_depth)
+    pipe = TextToImagePixelPipeline(unet=unet.eval(), scheduler=sampler, crop=cfg.image_size,
+                                    space_to_depth=cfg.space_to_depth)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp, safe_serialization=True)
     store_half_precision(tmp / "unet" / "diffusion_pytorch_model.safetensors")
     n_params = sum(p.numel() for p in unet.parameters())
     card = {
-        "crop": 28, "space_to_depth": cfg.space_to_depth, "sampling_defaults": cfg.sampling_defaults,
-        "training": {"data": "Fashion-MNIST train split (test split never seen)", "n_train_images": n_train,
+        "crop": cfg.image_size, "space_to_depth": cfg.space_to_depth, "sampling_defaults": cfg.sampling_defaults,
+        "name": cfg.name, "dataset": cfg.dataset, "canvas": cfg.canvas, "data_title": cfg.data_title,
+        "data_protocol": data,
+        "training": {"data": f"{cfg.data_title} train split (its test split never seen)", "n_train_images": n_train,
                      "steps": step, "epochs": round(step * cfg.batch_size / n_train, 3), "wall_time_s": round(elapsed),
                      "seed": cfg.seed, "config": asdict(cfg), "unet_parameters": n_params,
                      "final_loss": log[-1]["loss"] if log else None, "torch": torch.__version__,
@@ -238,7 +255,8 @@ def export_pipeline(unet: UNet2DConditionModel, cfg: TrainConfig, path: Path, lo
     return path
 
 
-COMMITTED_PIPELINE = PACKAGE_DIR / "weights" / "fmnist-ddpm"
+COMMITTED_PIPELINES = {"fashion-mnist": PACKAGE_DIR / "weights" / "fmnist-ddpm",
+                       "digits": PACKAGE_DIR / "weights" / "digits-ddpm"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -248,18 +266,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training images")
+    shipped = ", ".join(str(d.relative_to(PACKAGE_DIR.parent)) for d in COMMITTED_PIPELINES.values())
     p.add_argument("--export", default=None, help=f"where to write the pipeline (default OUT/pipeline; "
-                   f"the package ships {COMMITTED_PIPELINE.relative_to(PACKAGE_DIR.parent)})")
+                   f"the package ships {shipped})")
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = CONFIGS[args.config]
-    if args.minutes is not None:
-        cfg.max_minutes = args.minutes
-    if args.max_steps is not None:
-        cfg.max_steps = args.max_steps
-    if args.seed is not None:
-        cfg.seed = args.seed
+    given = {"max_minutes": args.minutes, "max_steps": args.max_steps, "seed": args.seed}
+    cfg = replace(CONFIGS[args.config], **{k: v for k, v in given.items() if v is not None})  # CONFIGS stay as named
     path = train(args.out, cfg, n_train=args.n_train, export_to=args.export)
     print(f"pipeline written to {path}")
     return 0
