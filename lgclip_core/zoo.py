@@ -101,7 +101,12 @@ class OfflineAsset:
 
 
 # the committed digits generator's files (copied from its card's "files"; a test keeps them equal)
-DIGITS_GENERATOR_SHA256: tuple[tuple[str, str], ...] = ()
+DIGITS_GENERATOR_SHA256: tuple[tuple[str, str], ...] = (
+    ("model_index.json", "19f91a3d9ca12d352860d044d7195e45b5f221df5d9ed546d659aea9b0ed6503"),
+    ("scheduler/scheduler_config.json", "dd35ae7a1afe4e8e2c787e8ed50d256963264fac368948ce06bf155a8351df59"),
+    ("unet/config.json", "a04decd1b2e9882d9f4c0874bc31fe1c678e36c43058e86ae9626f048519073f"),
+    ("unet/diffusion_pytorch_model.safetensors", "8ebd1ecaf027222cbdf42a42692e3a37b7dce20dd79c8ad196894e01cc3c3c57"),
+)
 ASSETS: dict[str, OfflineAsset] = {
     a.name: a
     for a in [

@@ -111,3 +111,22 @@ def test_generator_steps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LGCLIP_GENERATOR_STEPS", "three")
     with pytest.raises(BadInputError, match="LGCLIP_GENERATOR_STEPS must be a whole number"):
         load_offline_generator("lgclip-fmnist-ddpm")
+
+
+def test_the_digits_generator_renders_8x8_digits_and_its_card_says_what_it_saw() -> None:
+    """The second offline generator: the same pipeline class and card, trained on the digits' train split."""
+    path = zoo.asset_path("lgclip-digits-generator")
+    card = json.loads((path / GENERATOR_CARD).read_text())
+    assert card["dataset"] == "digits" and card["training"]["n_train_images"] == 898
+    assert "handwritten digits" in (path / "README.md").read_text().split("\n")[2]
+    gen = zoo.load("generator", "lgclip-digits-ddpm")
+    a = gen.generate(["handwritten digit seven", "handwritten digit one", "handwritten digit seven"], [1, 2, 1])
+    assert a.shape == (3, 8, 8, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a[0], a[2])
+
+
+def test_digit_captions_name_every_class_and_keep_fashion_mnist_unchanged() -> None:
+    caps = build_captions(seed=2024, per_class=60, dataset="digits")
+    assert [len(c) for c in caps] == [60] * 10
+    assert any("seven" in c or "7" in c for c in caps[7]) and not any("seven" in c for c in caps[1])
+    assert build_captions(seed=0, per_class=30) == build_captions(seed=0, per_class=30, dataset="fashion-mnist")
