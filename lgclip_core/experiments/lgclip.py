@@ -47,9 +47,10 @@ TEST = "test"  # the test images' key among the feature sets (the others are pro
 
 # The settings a profile runs when a field is left None. PAPER_SETTINGS: the paper's N = 10 images per class and
 # S = 10 crop scales with the encoder's and the generator's own defaults. The offline profile's: the backbone's
-# native input (Lite0: 224 px; zoo.NATIVE_INPUT_SIZE) and one crop scale come from the accuracy/time frontier of full runs (chapter 06: at 224 px the extra scales
-# cost accuracy and 3x the time); N = 100, guidance 2.0 and the self-training fraction were chosen on held-out
-# real TRAIN images, never on the test set, and every run measures those choices again on both
+# native input (Lite0: 224 px; zoo.NATIVE_INPUT_SIZE) and one crop scale come from the accuracy/time frontier
+# of full runs (chapter 06: at 224 px the extra scales cost accuracy and 3x the time); N = 100, guidance 2.0
+# and the self-training fraction were chosen on held-out real TRAIN images, never on the test set, and every
+# run measures those choices again on both
 # (``ablations["guidance_scale"]`` and ``["self_training_fraction"]``).
 PAPER_SETTINGS: dict[str, Any] = {"input_size": None, "n_per_class": 10, "n_max": 20, "n_scales": 10,
                                   "guidance_scale": None, "ablation_guidance": (), "unlabeled_pool": 0}
@@ -915,14 +916,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "3.5-4.5 min; with --protocol authors about 5 min, 2-2.5 min of it the authors' one "
                         "list request per class)")
     p.add_argument("--settings", default="profile", choices=SETTINGS,
-                   help="defaults of the options below: 'profile' (offline: the backbone's native size, Lite0 224 px, N = 100, 1 scale, guidance 2.0) "
-                        "or 'paper' (N = 10, 10 scales, the encoder's and generator's own defaults)")
+                   help="defaults of the options below: 'profile' (offline: the backbone's native size, Lite0 "
+                        "224 px, N = 100, 1 scale, guidance 2.0) or 'paper' (N = 10, 10 scales, the encoder's "
+                        "and generator's own defaults)")
     p.add_argument("--n-per-class", type=int, default=None, help="N, generated images per class (the paper: 10)")
     p.add_argument("--n-test", type=int, default=None)
     p.add_argument("--n-scales", type=int, default=None, help="scales of the multi-scale module (the paper: 10)")
     p.add_argument("--input-size", type=int, default=None,
-                   help="encoder input resolution in pixels (offline: the backbone's native size, Lite0 224 / Lite1 240 / "
-                        "Lite2 260; paper settings: the zoo's, 112)")
+                   help="encoder input resolution in pixels (offline: the backbone's native size, Lite0 224 / "
+                        "Lite1 240 / Lite2 260; paper settings: the zoo's, 112)")
     p.add_argument("--guidance-scale", type=float, default=None,
                    help="the generator's classifier-free guidance (offline: 2.0; paper settings: its own)")
     p.add_argument("--seed", type=int, default=2024)

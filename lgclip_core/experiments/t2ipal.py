@@ -316,7 +316,8 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
         if s.composed and hasattr(image_encoder, "with_compiled_size"):  # thousands of scenes at scene_size
             image_encoder = image_encoder.with_compiled_size(s.scene_size)
         text_encoder: TextEncoder = zoo.load("text_encoder", backbone, profile=s.profile)
-        generator: Generator = zoo.load("generator", s.generator, profile=s.profile)
+        generator: Generator = zoo.load("generator", s.generator or zoo.generator_for(s.profile, s.dataset),
+                                        profile=s.profile)
         steps = s.generator_steps or (OFFLINE_GENERATOR_STEPS if s.profile == "offline" else None)
         if steps:
             generator = generator.with_sampling(steps=steps)

@@ -6,9 +6,9 @@ T2I-PAL's caption writer (``t2ipal/captions.py``) reuses the synonyms, so both p
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..data import DIGIT_CLASSES, DIGIT_PROMPT_NAMES, FASHION_MNIST_PROMPT_NAMES
 from ..errors import UnknownNameError

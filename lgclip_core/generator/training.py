@@ -73,8 +73,9 @@ CONFIGS: dict[str, TrainConfig] = {
                         warmup_steps=1),
     # 1,797 real 8x8 digits (898 in train): native pixels, a smaller UNet, more epochs
     "digits": TrainConfig(dataset="digits", image_size=8, canvas=8, name="lgclip-digits-ddpm",
-                          data_title="handwritten digits (scikit-learn load_digits)", space_to_depth=1, block_out_channels=(32, 64, 96),
-                          lr=1e-3, max_steps=4000, max_minutes=15.0, captions_per_class=60),
+                          data_title="handwritten digits (scikit-learn load_digits)", space_to_depth=1,
+                          block_out_channels=(32, 64, 96), lr=1e-3, max_steps=4000, max_minutes=15.0,
+                          captions_per_class=60),
 }
 
 
