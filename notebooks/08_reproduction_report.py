@@ -129,7 +129,9 @@ plt.show()
 # its native input size. Each data set has its own generator, trained on its train split only (the card in
 # `lgclip_core/weights/<name>/README.md` says which images it saw). `lgclip reproduce grid` runs the missing
 # cells one after another into `results/offline/<dataset>_<backbone>/`; the committed cells are read here,
-# and every interval is a 95 % percentile bootstrap over the cell's test images.
+# and every interval is a 95 % percentile bootstrap over the cell's test images. The offline profile encodes
+# at one crop scale, so in these rows `multiscale_only` is `prototypes_only` and `lgclip` is `llm_only` by
+# construction; the multi-scale module is measured separately below.
 
 # %%
 from lgclip_core.experiments import grid

@@ -45,7 +45,8 @@ def hub_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from lgclip_core.hub_fixture import write_hub_fixture
 
     root = tmp_path_factory.mktemp("hubfx")
-    info = write_hub_fixture(root, "cut", ["sd-2-1-base", "clip-vit-b-32", "qwen2.5-1.5b-instruct"], progress=False)
+    info = write_hub_fixture(root, "cut", ["sd-2-1-base", "sd-1-4", "sdxl-base", "clip-vit-b-32",
+                                           "qwen2.5-1.5b-instruct"], progress=False)
     return info["use"]
 
 
@@ -68,6 +69,7 @@ def test_fixture_has_the_hub_cache_layout(hub_fixture: dict[str, str]) -> None:
     assert (clip / "open_clip_model.safetensors").is_file()
     manifest = json.loads((hub.parent / "FIXTURE.json").read_text())
     assert manifest["size"] == "cut" and "stand-in" in manifest["snapshots"]["qwen2.5-1.5b-instruct"]["tokenizer"]
+    assert manifest["skipped"] == {}
 
 
 @pytest.fixture()
@@ -113,6 +115,42 @@ def test_paper_profile_loads_through_its_own_code(on_fixture: None) -> None:
     # the fixture's embedding (151,936 rows) is larger than its tokenizer: no undecodable id is ever drawn
     out = writer.sample_chats([writer.chat_text("cat")], [0])
     assert isinstance(out[0][0] if isinstance(out[0], list) else out[0], str)
+
+
+@pytest.mark.parametrize("name", ["sd-1-4", "sdxl-base"])
+def test_sd14_and_sdxl_load_through_the_paper_loader(on_fixture: None, name: str) -> None:
+    """SD 1.4 and SDXL from their snapshots (the hub's model_index.json and configs, cut) through the zoo: SD 1.4
+    without the safety checker its model_index names (the loader passes None, so a reader never downloads it and
+    the fixture has none), SDXL with its two text encoders and tokenizers (the second pads with "!") and the UNet's
+    pooled-text + size conditioning, each at its own resolution."""
+    import os
+    from pathlib import Path
+
+    from lgclip_core.hub_fixture import snapshot_dir
+
+    hub = zoo.HUB_MODELS[name]
+    snap = snapshot_dir(Path(os.environ["LGCLIP_HUB_CACHE"]), hub)
+    index = json.loads((snap / "model_index.json").read_text())
+    gen = zoo.load("generator", name, "paper", sampling={"steps": 2, "guidance": 7.5, "dtype": "float32"})
+    pipe = gen.pipe
+    assert gen.config()["hub"]["revision"] == hub.revision and index["_class_name"] == type(pipe).__name__
+    assert pipe.tokenizer.pad_token == "<|endoftext|>" and len(pipe.tokenizer) == 49408
+    if name == "sd-1-4":
+        assert index["safety_checker"] == ["stable_diffusion", "StableDiffusionSafetyChecker"]
+        assert not (snap / "safety_checker").exists() and pipe.safety_checker is None
+        assert type(pipe.scheduler).__name__ == "PNDMScheduler" and pipe.text_encoder.config.hidden_act == "quick_gelu"
+        assert type(pipe.feature_extractor).__name__ == "CLIPImageProcessor"
+        px = 512
+    else:
+        assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler" and index["force_zeros_for_empty_prompt"]
+        assert type(pipe.text_encoder_2).__name__ == "CLIPTextModelWithProjection"
+        assert pipe.tokenizer_2.pad_token == "!" and (snap / "tokenizer_2" / "vocab.json").is_file()
+        unet, te, te2 = pipe.unet.config, pipe.text_encoder.config, pipe.text_encoder_2.config
+        assert unet.cross_attention_dim == te.hidden_size + te2.hidden_size
+        assert unet.projection_class_embeddings_input_dim == te2.projection_dim + 6 * unet.addition_time_embed_dim
+        px = 1024
+    images = gen.generate(["a red circle"], [0])
+    assert images.shape == (1, px, px, 3) and images.dtype == np.uint8  # one image: SDXL decodes 1024 px on a CPU
 
 
 def test_a_missing_hub_model_names_the_backend_repo_revision_and_fix(tmp_path, monkeypatch) -> None:

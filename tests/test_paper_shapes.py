@@ -37,6 +37,32 @@ def test_sd21_base_true_sizes() -> None:
     assert unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1) == 512  # 64 latent -> 512 px
 
 
+def test_sd14_and_sdxl_true_sizes() -> None:
+    """SD 1.4: UNet 859.5 M and CLIP ViT-L/14's text encoder 123.1 M; SDXL: UNet 2,567.5 M, the same ViT-L/14
+    encoder and OpenCLIP bigG/14's with its projection (694.7 M), whose token states the UNet reads side by side
+    and whose pooled projection it reads with six embedded size/crop numbers; the SD VAE shape (83.7 M) in both."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    with META:
+        unet14 = UNet2DConditionModel.from_config(ps.config("sd-1-4/unet.json"))
+        text14 = CLIPTextModel(CLIPTextConfig(**ps.config("sd-1-4/text_encoder.json")))
+        unet_xl = UNet2DConditionModel.from_config(ps.config("sdxl-base/unet.json"))
+        text_xl = CLIPTextModel(CLIPTextConfig(**ps.config("sdxl-base/text_encoder.json")))
+        text_xl2 = CLIPTextModelWithProjection(CLIPTextConfig(**ps.config("sdxl-base/text_encoder_2.json")))
+        vaes = [AutoencoderKL.from_config(ps.config(f"{m}/vae.json")) for m in ("sd-1-4", "sdxl-base")]
+    assert n_params(unet14) == 859_520_964 and n_params(text14) == n_params(text_xl) == 123_060_480
+    assert n_params(unet_xl) == 2_567_463_684 and n_params(text_xl2) == 694_659_840
+    assert [n_params(v) for v in vaes] == [83_653_863, 83_653_863]
+    assert unet14.config.cross_attention_dim == text14.config.hidden_size
+    assert unet_xl.config.cross_attention_dim == text_xl.config.hidden_size + text_xl2.config.hidden_size == 2048
+    assert unet_xl.config.projection_class_embeddings_input_dim == (text_xl2.config.projection_dim
+                                                                   + 6 * unet_xl.config.addition_time_embed_dim)
+    # 64 latent -> 512 px (SD 1.4), 128 -> 1024 px (SDXL)
+    assert [u.config.sample_size * 8 for u in (unet14, unet_xl)] == [512, 1024]
+    assert ps.config("sdxl-base/tokenizer_2.json")["pad_token"] == "!"
+
+
 def test_scheduler_and_tokenizer_are_sd21s() -> None:
     from diffusers import PNDMScheduler
 

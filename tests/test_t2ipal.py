@@ -360,3 +360,14 @@ def test_chapter_helpers_on_a_tiny_run() -> None:
     again = heatmap_examples(prep, model, 3, seed=1)
     assert np.array_equal(again["heatmaps"], ex["heatmaps"])  # the same scenes for the same seed
     assert 0.0 <= single_item_zero_shot(prep, 20) <= 1.0
+
+
+def test_the_digits_vocabulary_finds_digits_but_not_counts() -> None:
+    """A digit is named by two or more words ("digit 7", "number seven"); a bare count is not a class."""
+    from lgclip_core.t2ipal.captions import VOCABULARIES
+
+    vocab = VOCABULARIES["digits"]()
+    assert vocab.classnames[7] == "handwritten digit seven"
+    found = vocab.find("two handwritten digit sevens, a digit 3 and 4 more next to a number one")
+    assert [c for c, _ in found] == [7, 3, 1]
+    assert vocab.find("three of them") == []

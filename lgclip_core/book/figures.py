@@ -563,12 +563,13 @@ def grid_bars(cells: Sequence[Mapping[str, Any]], methods: Sequence[str], refere
                                 for i, c in enumerate(mine)]).T
                 ax.bar(x, est, width, color=colours[m], label=m, yerr=err, capsize=2, ecolor="0.25")
             else:
-                ax.bar(x, [100 * c["references"][m] for c in mine], width, color="0.75", hatch="//",
-                       edgecolor="0.45", label=f"{m} (real labels)")
+                hatch = ("//", "..", "xx")[(j - len(methods)) % 3]
+                ax.bar(x, [100 * c["references"][m] for c in mine], width, color="0.8", hatch=hatch,
+                       edgecolor="0.4", label=f"{m} (real labels)")
         ax.set_xticks(np.arange(len(mine)), [f"{c['backbone'].replace('efficientnet-', '')}\n{c['input_size']} px"
                                              for c in mine])
         ax.set(title=d, ylabel="top-1 accuracy (%)" if ax is axes[0][0] else "", ylim=(0, 100))
-    axes[0][-1].legend(fontsize=7, loc="lower right", ncols=2)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     if title:
         fig.suptitle(title)
     return _finish(fig, path)

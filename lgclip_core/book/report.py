@@ -489,11 +489,13 @@ def grid_table(summary: dict[str, Any], methods: Iterable[str] | None = None) ->
 
 def grid_effects_table(summary: dict[str, Any]) -> pd.DataFrame:
     """One row per cell, one column per effect: the paired difference in points with its 95 % interval."""
+    from ..experiments.grid import MULTISCALE_EFFECT
+
     rows = []
     for c in summary["cells"].values():
         rows.append({"dataset": c["dataset"], "backbone": c["backbone"],
                      **{name: _iv(e, signed=True) for name, e in c["effects"].items()},
-                     "multi-scale subset": c["effects"]["multiscale_paper_s"]["n"]})
+                     "multi-scale subset": c["effects"][MULTISCALE_EFFECT[0]]["n"]})
     return pd.DataFrame(rows)
 
 
@@ -509,8 +511,8 @@ def grid_findings(summary: dict[str, Any]) -> list[str]:
         up = [f"{c['dataset']}/{c['backbone'].replace('efficientnet-', '')}" for c, e in es if e["low"] > 0]
         down = [f"{c['dataset']}/{c['backbone'].replace('efficientnet-', '')}" for c, e in es if e["high"] < 0]
         lo, hi = min(e["estimate"] for _, e in es), max(e["estimate"] for _, e in es)
-        where = "; ".join(part for part in (f"helps in {', '.join(up)}" if up else "",
-                                            f"hurts in {', '.join(down)}" if down else "") if part)
+        where = "; ".join(part for part in (f"above: {', '.join(up)}" if up else "",
+                                            f"below: {', '.join(down)}" if down else "") if part)
         n_open = len(es) - len(up) - len(down)
         lines.append(f"* **{es[0][1]['what']}** (`{name}`): {100 * lo:+.1f} to {100 * hi:+.1f} points across the "
                      f"{len(es)} cells; the 95 % interval is above zero in {len(up)}, below zero in {len(down)} and "

@@ -35,7 +35,7 @@ GRID_EFFECTS = (
     ("lgclip_vs_text", "lgclip", "text_zero_shot", "LGCLIP against the text classifier"),
     ("hybrid_vs_lgclip", "hybrid", "lgclip", "mixing the text classifier into LGCLIP (hybrid)"),
 )
-# and "multiscale_paper_s": the paper's S = 10 crop scales against one (``LGCLIPConfig.ablation_paper_scales``)
+MULTISCALE_EFFECT = ("multiscale_paper_s", "the paper's 10 crop scales instead of one (LGCLIP prototypes)")
 
 
 def cell_dir(root: str | Path, dataset: str, backbone: str) -> Path:
@@ -115,11 +115,12 @@ def summarize_grid(root: str | Path = GRID_ROOT, datasets: tuple[str, ...] = GRI
                        for name, m, base, what in GRID_EFFECTS}
             if _paper_scales_separate(r["config"]):  # the run's S is 1: the paper's S = 10 on a test subset
                 _, ms = read_per_image(folder / PER_IMAGE_MULTISCALE)
-                pair, what = (ms["lgclip_paper_scales"], ms["lgclip_1_scale"]), r["ablations"]["paper_scales"]["what"]
+                pair = ms["lgclip_paper_scales"], ms["lgclip_1_scale"]
             else:  # the rows themselves fuse the paper's scales
-                pair, what = (correct["lgclip"], correct["llm_only"]), "LGCLIP at the paper's scales vs one scale"
-            effects["multiscale_paper_s"] = {**bootstrap_interval(*pair, n_boot=n_boot, seed=seed), "what": what,
-                                             "method": "lgclip_paper_scales", "baseline": "lgclip_1_scale"}
+                pair = correct["lgclip"], correct["llm_only"]
+            name, what = MULTISCALE_EFFECT
+            effects[name] = {**bootstrap_interval(*pair, n_boot=n_boot, seed=seed), "what": what,
+                             "method": "lgclip_paper_scales", "baseline": "lgclip_1_scale"}
             cfg = r["config"]
             cells[key] = {
                 "dataset": d, "backbone": b, "n_test": r["n_test"], "input_size": cfg["input_size"],

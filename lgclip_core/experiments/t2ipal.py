@@ -291,8 +291,8 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
     """Run every arrow up to the features the methods train and test on (all cached)."""
     from ..generator import generate_images
     from ..t2ipal.captions import (
+        VOCABULARIES,
         ClassVocabulary,
-        fashion_vocabulary,
         filter_captions,
         llm_captions,
         render_prompts,
@@ -329,7 +329,7 @@ def prepare(settings: Settings, progress: bool = True, timer: Timer | None = Non
             ds = zoo.load("dataset", s.dataset, profile=s.profile, split="test")
             test = make_test_scenes(ds, s.n_test, s.test_seed, s.grid, 1, min(s.max_items, len(ds.classnames)))
             item_size = tuple(np.asarray(ds.images).shape[1:3])
-            vocab = fashion_vocabulary() if ds.name == "fashion-mnist" else ClassVocabulary(ds.prompt_names)
+            vocab = VOCABULARIES[ds.name]() if ds.name in VOCABULARIES else ClassVocabulary(ds.prompt_names)
             models["dataset"] = {"name": ds.name, "protocol": ds.protocol}
         else:
             test = load_multilabel(s.dataset or "voc2007", s.data_root, max_images=s.n_test or None)

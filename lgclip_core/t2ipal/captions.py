@@ -29,7 +29,8 @@ from ..cache import ArtifactCache, default_cache
 from ..errors import BadInputError, check_class_names
 
 __all__ = ["ClassVocabulary", "CaptionSet", "template_captions", "llm_captions", "filter_captions",
-           "render_prompts", "fashion_vocabulary", "CAPTION_TEMPLATES", "ADJECTIVES"]
+           "render_prompts", "fashion_vocabulary", "digits_vocabulary", "VOCABULARIES",
+           "CAPTION_TEMPLATES", "ADJECTIVES"]
 
 # Single-word synonyms that are too ambiguous in free text to count as a mention.
 AMBIGUOUS = {"top", "Top"}
@@ -74,6 +75,20 @@ def fashion_vocabulary() -> ClassVocabulary:
     from ..generator.captions import CLASS_SYNONYMS
 
     return ClassVocabulary(FASHION_MNIST_PROMPT_NAMES, CLASS_SYNONYMS)
+
+
+def digits_vocabulary() -> ClassVocabulary:
+    """The digits' sentence names with the generator's synonyms that name a digit unambiguously: a bare "7" or
+    "seven" in a caption may count objects ("two bags"), so only forms of two or more words are kept."""
+    from ..data import DIGIT_PROMPT_NAMES
+    from ..generator.captions import DIGIT_SYNONYMS
+
+    return ClassVocabulary(DIGIT_PROMPT_NAMES, {c: [f for f in forms if " " in f] for c, forms in
+                                                DIGIT_SYNONYMS.items()})
+
+
+# each offline data set's vocabulary (other data sets: their prompt names alone)
+VOCABULARIES = {"fashion-mnist": fashion_vocabulary, "digits": digits_vocabulary}
 
 
 # --------------------------------------------------------------------------------------------- writing
