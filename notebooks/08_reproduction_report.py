@@ -163,9 +163,10 @@ display(Markdown("\n".join(report.grid_findings(grid_summary))))
 # The notes give no per-dataset numbers for T2I-PAL itself, only a mean mAP gain over the best prior method
 # (the row `t2ipal_gain_over_best_prior` below); `paper_t2ipal.csv` also holds the zero-shot baselines it is
 # compared with (ZSCLIP, TaI-DPT, CLIP RN50, quoted from memory and unverified). Our T2I-PAL results come from
-# `results/*/t2ipal.json`. Offline, the test set is multi-label scenes composed from Fashion-MNIST test images,
-# not VOC2007/COCO/NUS-WIDE, so offline rows and the paper's rows do not line up; they are listed together for
-# scale only.
+# `results/**/t2ipal.json`. Offline, the test sets are multi-label scenes composed from Fashion-MNIST test images
+# (`lgclip reproduce t2ipal`) and from handwritten-digit test images (`--dataset digits`, each scene rendered
+# by the digits' generator), not VOC2007/COCO/NUS-WIDE, so offline rows and the paper's rows do not line up;
+# they are listed together for scale only.
 
 # %%
 t2_table = report.comparison_table(paper, ours, "t2ipal")

@@ -77,6 +77,8 @@ MULTILABEL_METRICS = {"map": "mAP", "cf1": "CF1", "of1": "OF1"}  # t2ipal.json k
 EXPECTED = [
     ("offline/lgclip.json", "lgclip reproduce lgclip --out results/offline"),
     ("offline/t2ipal.json", "lgclip reproduce t2ipal --out results/offline"),
+    ("offline/t2ipal-digits/t2ipal.json", "lgclip reproduce t2ipal --dataset digits --out "
+                                          "results/offline/t2ipal-digits"),
     ("offline/generator.json", "lgclip eval-generator --out results/offline"),
     ("offline/*_efficientnet-lite*/lgclip.json", "lgclip reproduce grid (or lgclip reproduce lgclip --dataset D "
                                                  "--backbone B --out results/offline/D_B)"),

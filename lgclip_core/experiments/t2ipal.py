@@ -578,7 +578,7 @@ def summarize(prep: Prepared, runs: dict[str, list[RunRecord]]) -> dict[str, Any
                               "ours_t2ipal_minus_tai_points": round(100 * gap, 2),
                               "gap_to_claim_points": round(100 * gap - claimed, 2),
                               "note": f"the paper's +{claimed:.2f} is over the best prior method on VOC/COCO/NUS "
-                                      "with CLIP RN50; ours is over TaI on the offline Fashion-MNIST scenes"}
+                                      f"with CLIP RN50; ours is over TaI on {prep.test.protocol}"}
     if {"tai", "zero_shot"} <= m.keys():
         gap = m["tai"] - m["zero_shot"]
         checks["tai_minus_zero_shot"] = {"delta": gap, "std": max(sd["tai"], sd["zero_shot"]),
