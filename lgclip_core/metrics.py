@@ -181,9 +181,10 @@ def bootstrap_interval(correct: object, baseline: object | None = None, n_boot: 
     a = np.asarray(correct, dtype=np.float64).ravel()
     if a.size == 0:
         raise BadInputError("bootstrap_interval: no test images")
-    d = a if baseline is None else a - np.asarray(baseline, dtype=np.float64).ravel()
-    if d.shape != a.shape:
-        raise BadInputError(f"bootstrap_interval: {a.size} images but the baseline has {d.size}")
+    b = a if baseline is None else np.asarray(baseline, dtype=np.float64).ravel()
+    if b.shape != a.shape:
+        raise BadInputError(f"bootstrap_interval: {a.size} images but the baseline has {b.size}")
+    d = a if baseline is None else a - b
     if not 0 < level < 1:
         raise BadInputError(f"level must be in (0, 1), got {level}")
     rng = np.random.default_rng(seed)

@@ -483,7 +483,7 @@ def resolve(role: str, name: str | None = None, profile: str = "offline") -> Bac
 def generator_for(profile: str = "offline", dataset: str | None = None) -> str:
     """The generator a run on ``dataset`` uses by default: offline, the one trained on that data set's train
     split; elsewhere the profile's."""
-    name = dataset or PROFILES[profile]["dataset"]
+    name = dataset or resolve("dataset", None, profile).name  # an unknown profile lists the registered ones
     if profile == "offline" and name in OFFLINE_GENERATORS:
         return OFFLINE_GENERATORS[name]
     return resolve("generator", None, profile).name
