@@ -44,7 +44,7 @@ DATASET = "fashion-mnist"  # dataset whose test images are embedded
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import textwrap

@@ -43,7 +43,7 @@ N_SHOWN = 4  # descriptions per class printed in the table
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import time

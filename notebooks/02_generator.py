@@ -48,7 +48,7 @@ CURVE_JSON = "results/offline/generator_curve.json"  # written by `lgclip eval-g
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import json

@@ -47,7 +47,7 @@ N_REAL = 8  # real test images per class shown for comparison
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals(), experiment="lgclip")  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals(), experiment="lgclip")  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import time

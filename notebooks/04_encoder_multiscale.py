@@ -49,7 +49,7 @@ N_CLASS_MEANS = 100  # real test images per class used to show what each scale's
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import time

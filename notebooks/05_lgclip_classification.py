@@ -67,7 +67,7 @@ SEED = 2024  # the paper's global seed (LLM sampling, crop positions, subsets); 
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals(), experiment="lgclip")  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals(), experiment="lgclip")  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import json

@@ -43,7 +43,7 @@ FRONTIER_RUNS = ["results/offline/lgclip.json"] + [f"results/offline/frontier/{n
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import json

@@ -56,7 +56,7 @@ SEED = 2024  # seeds the random images of the probes, the multi-scale crops and 
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import matplotlib.pyplot as plt

@@ -50,7 +50,7 @@ SEED = 2024  # the experiment's global seed (prompts, image seeds, crops, test s
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import matplotlib.pyplot as plt

@@ -46,7 +46,7 @@ RESULTS_DIR = "results"  # the repository's results folder (offline/ and paper/<
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals())  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import json

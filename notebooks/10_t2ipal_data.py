@@ -61,7 +61,7 @@ N_SHOW = 12  # examples shown per grid
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import matplotlib.pyplot as plt

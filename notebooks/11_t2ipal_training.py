@@ -67,7 +67,7 @@ SEED = 0  # the training seed of this chapter's runs
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import matplotlib.pyplot as plt

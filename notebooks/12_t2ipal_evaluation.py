@@ -62,7 +62,7 @@ N_HEATMAP_SCENES = 4  # real test scenes shown with heatmaps
 # %%
 from lgclip_core.params import validate_parameters
 
-validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
+_ = validate_parameters(globals(), experiment="t2ipal")  # a wrong value stops here, in seconds, with one line naming it
 
 # %%
 import json

@@ -412,6 +412,9 @@ def test_every_chapter_validates_right_after_its_parameters() -> None:
         cells = [c for c in jupytext.read(py).cells if c.cell_type == "code"]
         i = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
         assert "validate_parameters(globals()" in cells[i + 1].source, f"{py.name}: no validation cell after params"
+        # quiet unless a value is wrong: the checked values are assigned, not echoed as the cell's output
+        assert re.search(r"(?m)^_ = validate_parameters\(globals\(\)", cells[i + 1].source), \
+            f"{py.name}: the validation cell would print the parameters a second time"
         names = re.findall(r"(?m)^([A-Z][A-Z0-9_]*) =", cells[i].source)
         assert names and not set(names) - set(RULES), f"{py.name}: parameters without a rule: {set(names) - set(RULES)}"
         run_chapter_head(py.stem)  # the defaults pass
