@@ -566,12 +566,13 @@ def load_digits_dataset(name: str = "digits", split: str = "test") -> ImageDatas
     if split not in SPLITS:
         raise BadInputError(f"digits split must be one of {SPLITS}, got {split!r}")
     images, labels = _digits_arrays()
-    items = digits_split()[split]
+    splits = digits_split()  # read once: the split's items and every split's size
+    items = splits[split]
     idx = np.asarray([int(p) for p, _, _ in items], np.int64)
     if not np.array_equal(labels[idx], [y for _, y, _ in items]):
         raise BadInputError(f"{DIGITS_SPLIT} does not match this scikit-learn's load_digits labels: rewrite it "
                             "with lgclip_core.data.write_digits_split()")
-    counts = {s: len(v) for s, v in digits_split().items()}
+    counts = {s: len(v) for s, v in splits.items()}
     return ImageDataset("digits", split, images[idx], labels[idx], list(DIGIT_CLASSES), list(DIGIT_PROMPT_NAMES),
                         protocol=f"scikit-learn load_digits (real handwritten digits, 8x8 grey, not natural images); "
                                  f"CoOp-format split {DIGITS_SPLIT.name} (seed {DIGITS_SPLIT_SEED}, 50/20/30 per "

@@ -192,7 +192,7 @@ else:
 # ## A second generator: handwritten digits
 #
 # The offline grid (chapter 08) runs LGCLIP on a second real data set, scikit-learn's handwritten digits
-# (1,797 real 8×8 grey digits; not natural images). Its generator is the same pipeline and recipe at the data's
+# (real 8×8 grey digits; not natural images). Its generator is the same pipeline and recipe at the data's
 # native 8×8 pixels, trained by `lgclip train-generator --config digits` on the digits' train split only; its
 # card, read here, says what it saw and what `lgclip eval-generator --dataset digits` measured.
 

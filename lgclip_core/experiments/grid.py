@@ -127,7 +127,7 @@ def summarize_grid(root: str | Path = GRID_ROOT, datasets: tuple[str, ...] = GRI
                 "n_scales": cfg["n_scales"], "n_per_class": r["n_per_class"], "generator": r["generator"],
                 "accuracy": acc, "references": {m: r["accuracy"][m] for m in GRID_REFERENCES},
                 "hybrid_self_trained": r["accuracy"].get("hybrid_self_trained"), "effects": effects,
-                "seconds": r["timings_s"]["total"], "load": r["timings_load"] if "timings_load" in r else None,
+                "seconds": r["timings_s"]["total"], "load": r.get("timings_load"),
                 "result": str(folder / "lgclip.json"),
             }
     return {"what": "offline LGCLIP: data sets x backbones, full test sets, 95 % percentile bootstrap intervals "
